@@ -1,0 +1,160 @@
+//! JSON through serde_json: the default codec.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Builtin, KafkaCodec, Limits};
+use crate::error::{Error, ErrorKind, Position, Result};
+
+/// serde_json refuses to nest deeper than this on its own.
+const SERDE_JSON_MAX_DEPTH: usize = 128;
+
+/// JSON, with serde_json: the default codec.
+///
+/// Content type `application/json`. Encoding appends to the caller's buffer;
+/// decoding reads from a slice with serde_json's fastest reader.
+///
+/// **Floats.** JSON has no NaN or infinity: serde_json writes them as
+/// `null`, which decodes back into `Option<f64>` as `None` and fails with a
+/// malformed-payload error for a plain `f64`. Use [`MsgPack`](super::MsgPack)
+/// when non-finite floats must survive. Finite `f64` values round-trip
+/// exactly.
+///
+/// **Limits.** Payloads over [`Limits::max_payload`] fail with
+/// [`ErrorKind::TooLarge`]. Nesting is limited to [`Limits::max_depth`]
+/// levels, at most 128 (serde_json's own hard limit, which protects the
+/// stack); below 128 a quick pre-scan enforces the lower limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Json {
+    limits: Limits,
+}
+
+impl Json {
+    /// The content type this codec writes.
+    pub const CONTENT_TYPE: &'static str = "application/json";
+
+    /// A JSON codec with the default limits.
+    pub const fn new() -> Self {
+        Json {
+            limits: Limits::DEFAULT,
+        }
+    }
+
+    /// Sets the largest payload accepted, in bytes.
+    #[must_use]
+    pub const fn max_payload(mut self, bytes: usize) -> Self {
+        self.limits.max_payload = bytes;
+        self
+    }
+
+    /// Sets the deepest nesting accepted, clamped to 1..=128.
+    #[must_use]
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.limits.max_depth = depth.clamp(1, SERDE_JSON_MAX_DEPTH);
+        self
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Checks size and depth limits before any parsing.
+    #[inline]
+    pub(crate) fn check_limits(&self, bytes: &[u8]) -> Result<()> {
+        self.limits.check_size(bytes)?;
+        if self.limits.max_depth < SERDE_JSON_MAX_DEPTH {
+            check_depth(bytes, self.limits.max_depth)?;
+        }
+        Ok(())
+    }
+
+    /// Turns a serde_json error into the crate's error, keeping the payload.
+    #[cold]
+    pub(crate) fn error(e: serde_json::Error, bytes: &[u8]) -> Error {
+        if e.is_syntax() && e.to_string().starts_with("recursion limit exceeded") {
+            return Error::with_payload(
+                ErrorKind::TooDeep {
+                    limit: SERDE_JSON_MAX_DEPTH,
+                },
+                bytes,
+            );
+        }
+        let position = if e.line() == 0 {
+            Position::Unknown
+        } else {
+            Position::LineColumn {
+                line: e.line(),
+                column: e.column(),
+            }
+        };
+        Error::malformed(Self::CONTENT_TYPE, position, e, bytes)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for Json {
+    #[inline]
+    fn content_type(&self) -> &str {
+        Self::CONTENT_TYPE
+    }
+
+    #[inline]
+    fn encode(&self, value: &T, buf: &mut Vec<u8>) -> Result<()> {
+        serde_json::to_writer(buf, value).map_err(|e| Error::encode(Self::CONTENT_TYPE, e))
+    }
+
+    #[inline]
+    fn decode(&self, bytes: &[u8]) -> Result<T> {
+        self.check_limits(bytes)?;
+        serde_json::from_slice(bytes).map_err(|e| Self::error(e, bytes))
+    }
+
+    fn __builtin(&self) -> Option<Builtin<'_>> {
+        Some(Builtin::Json(self))
+    }
+}
+
+/// Fails with [`ErrorKind::TooDeep`] when arrays and objects in `bytes` nest
+/// deeper than `limit`. Brackets inside strings do not count.
+fn check_depth(bytes: &[u8], limit: usize) -> Result<()> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Err(Error::with_payload(ErrorKind::TooDeep { limit }, bytes));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_scan_ignores_brackets_in_strings() {
+        assert!(check_depth(br#"{"a":"[[[[[["}"#, 1).is_ok());
+        assert!(check_depth(br#"{"a":"\"[[[[[["}"#, 1).is_ok());
+        assert!(check_depth(br#"{"a":[[1]]}"#, 2).is_err());
+        assert!(check_depth(br#"{"a":[1]}"#, 2).is_ok());
+    }
+}

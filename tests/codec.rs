@@ -1,0 +1,335 @@
+//! Round trips and failure modes of every built-in codec, and of a codec
+//! defined here, outside the crate.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_codec::codec::{Bytes, Codecs, Hints, Utf8};
+use kafka_codec::{Error, ErrorKind, Json, KafkaCodec, Position};
+use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Shape {
+    Empty,
+    Circle(f64),
+    Pair(i32, String),
+    Rect {
+        w: u32,
+        h: u32,
+        label: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Inner {
+    text: String,
+    flag: bool,
+    small: i8,
+    maybe: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Sample {
+    id: u64,
+    signed: i64,
+    wide: i128,
+    float: f64,
+    name: String,
+    inner: Inner,
+    nested: Vec<Option<Inner>>,
+    shapes: Vec<Shape>,
+    map: BTreeMap<String, i64>,
+    bytes: Vec<u8>,
+    unit: (),
+}
+
+fn any_float() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        any::<f64>().prop_filter("finite", |f| f.is_finite()),
+        Just(0.0),
+        Just(-0.0),
+        Just(f64::MAX),
+        Just(f64::MIN_POSITIVE),
+        Just(f64::EPSILON),
+    ]
+}
+
+fn any_inner() -> impl Strategy<Value = Inner> {
+    (
+        any::<String>(),
+        any::<bool>(),
+        any::<i8>(),
+        any::<Option<u16>>(),
+    )
+        .prop_map(|(text, flag, small, maybe)| Inner {
+            text,
+            flag,
+            small,
+            maybe,
+        })
+}
+
+fn any_shape() -> impl Strategy<Value = Shape> {
+    prop_oneof![
+        Just(Shape::Empty),
+        any_float().prop_map(Shape::Circle),
+        (any::<i32>(), "\\PC*").prop_map(|(a, b)| Shape::Pair(a, b)),
+        (any::<u32>(), any::<u32>(), any::<Option<String>>())
+            .prop_map(|(w, h, label)| Shape::Rect { w, h, label }),
+    ]
+}
+
+prop_compose! {
+    fn any_sample()(
+        id in prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>()],
+        signed in prop_oneof![Just(i64::MIN), Just(i64::MAX), any::<i64>()],
+        wide in prop_oneof![Just(i128::MIN), Just(i128::MAX), any::<i128>()],
+        float in any_float(),
+        name in "\\PC{0,40}",
+        inner in any_inner(),
+        nested in prop::collection::vec(prop::option::of(any_inner()), 0..4),
+        shapes in prop::collection::vec(any_shape(), 0..6),
+        map in prop::collection::btree_map("\\PC{0,8}", any::<i64>(), 0..6),
+        bytes in prop::collection::vec(any::<u8>(), 0..32),
+    ) -> Sample {
+        Sample { id, signed, wide, float, name, inner, nested, shapes, map, bytes, unit: () }
+    }
+}
+
+/// A codec written by a user: JSON behind a one-byte version prefix.
+#[derive(Debug, Clone, Copy, Default)]
+struct Versioned;
+
+impl<T: Serialize + serde::de::DeserializeOwned> KafkaCodec<T> for Versioned {
+    fn content_type(&self) -> &str {
+        "application/vnd.example.v1+json"
+    }
+    fn encode(&self, value: &T, buf: &mut Vec<u8>) -> Result<(), Error> {
+        buf.push(1);
+        serde_json::to_writer(buf, value).map_err(|e| Error::encode("versioned", e))
+    }
+    fn decode(&self, bytes: &[u8]) -> Result<T, Error> {
+        match bytes.split_first() {
+            Some((1, rest)) => serde_json::from_slice(rest)
+                .map_err(|e| Error::malformed("versioned", Position::Unknown, e, bytes)),
+            _ => Err(Error::malformed(
+                "versioned",
+                Position::Offset(0),
+                "missing version byte",
+                bytes,
+            )),
+        }
+    }
+}
+
+fn round_trip<T, C>(codec: &C, value: &T) -> T
+where
+    C: KafkaCodec<T> + ?Sized,
+{
+    let mut buf = Vec::new();
+    codec.encode(value, &mut buf).expect("encode");
+    codec.decode(&buf).expect("decode")
+}
+
+/// Decoding arbitrary bytes must return, never panic; an error keeps the bytes.
+fn decode_arbitrary<T, C: KafkaCodec<T> + ?Sized>(codec: &C, bytes: &[u8]) {
+    if let Err(e) = codec.decode(bytes) {
+        assert_eq!(e.payload(), Some(bytes), "error keeps the raw bytes: {e}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn json_round_trips(sample in any_sample()) {
+        prop_assert_eq!(round_trip(&Json::new(), &sample), sample);
+    }
+
+    #[cfg(feature = "msgpack")]
+    #[test]
+    fn msgpack_round_trips(sample in any_sample()) {
+        prop_assert_eq!(round_trip(&kafka_codec::MsgPack::new(), &sample), sample);
+    }
+
+    #[test]
+    fn user_codec_round_trips(sample in any_sample()) {
+        prop_assert_eq!(round_trip(&Versioned, &sample), sample);
+    }
+
+    #[test]
+    fn dyn_and_shared_codecs_round_trip(sample in any_sample()) {
+        let shared: Arc<dyn KafkaCodec<Sample>> = Arc::new(Versioned);
+        prop_assert_eq!(&round_trip(&*shared, &sample), &sample);
+        prop_assert_eq!(&round_trip(&shared, &sample), &sample);
+        let boxed: Box<dyn KafkaCodec<Sample>> = Box::new(Json::new());
+        prop_assert_eq!(&round_trip(&boxed, &sample), &sample);
+    }
+
+    #[test]
+    fn codecs_pick_by_content_type(sample in any_sample()) {
+        let codecs: Codecs<Sample> = Codecs::new(Json::new()).with(Versioned);
+        for codec in [&Json::new() as &dyn KafkaCodec<Sample>, &Versioned] {
+            let mut buf = Vec::new();
+            codec.encode(&sample, &mut buf).unwrap();
+            let hints = Hints::new(Some(codec.content_type()), None);
+            prop_assert_eq!(&codecs.decode_hinted(&buf, &hints).unwrap(), &sample);
+        }
+    }
+
+    #[test]
+    fn raw_codecs_round_trip(bytes in prop::collection::vec(any::<u8>(), 0..256), text in "\\PC*") {
+        prop_assert_eq!(round_trip(&Bytes::default(), &bytes), bytes.clone());
+        let b = bytes::Bytes::from(bytes);
+        prop_assert_eq!(round_trip(&Bytes::default(), &b), b);
+        prop_assert_eq!(round_trip(&Utf8::default(), &text), text);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        decode_arbitrary::<Sample, _>(&Json::new(), &bytes);
+        decode_arbitrary::<serde_json::Value, _>(&Json::new().max_depth(8), &bytes);
+        #[cfg(feature = "msgpack")]
+        {
+            decode_arbitrary::<Sample, _>(&kafka_codec::MsgPack::new(), &bytes);
+            decode_arbitrary::<Shape, _>(&kafka_codec::MsgPack::new(), &bytes);
+        }
+        decode_arbitrary::<Sample, _>(&Versioned, &bytes);
+        decode_arbitrary::<String, _>(&Utf8::default(), &bytes);
+        decode_arbitrary::<Vec<u8>, _>(&Bytes::default().max_payload(100), &bytes);
+    }
+
+    /// Valid JSON prefixes cut short, the likeliest corruption.
+    #[test]
+    fn truncated_json_is_malformed(sample in any_sample(), cut in any::<prop::sample::Index>()) {
+        let bytes = serde_json::to_vec(&sample).unwrap();
+        let cut = cut.index(bytes.len());
+        let err = KafkaCodec::<Sample>::decode(&Json::new(), &bytes[..cut]).unwrap_err();
+        let is_malformed = matches!(err.kind(), ErrorKind::Malformed { .. });
+        prop_assert!(is_malformed, "{:?}", err);
+        prop_assert_eq!(err.payload(), Some(&bytes[..cut]));
+    }
+}
+
+#[test]
+fn json_writes_non_finite_floats_as_null_and_refuses_them_back() {
+    for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut buf = Vec::new();
+        Json::new().encode(&f, &mut buf).unwrap();
+        assert_eq!(buf, b"null");
+        let err = KafkaCodec::<f64>::decode(&Json::new(), &buf).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Malformed { .. }), "{err}");
+        assert_eq!(
+            KafkaCodec::<Option<f64>>::decode(&Json::new(), &buf).unwrap(),
+            None
+        );
+    }
+}
+
+#[cfg(feature = "msgpack")]
+#[test]
+fn msgpack_keeps_non_finite_floats() {
+    let codec = kafka_codec::MsgPack::new();
+    for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0] {
+        let back: f64 = round_trip(&codec, &f);
+        assert_eq!(back.to_bits(), f.to_bits());
+    }
+}
+
+#[test]
+fn json_error_reports_line_and_column() {
+    let bytes = b"{\n  \"id\": x }";
+    let err = KafkaCodec::<Sample>::decode(&Json::new(), bytes).unwrap_err();
+    match err.kind() {
+        ErrorKind::Malformed { position, .. } => {
+            assert_eq!(*position, Position::LineColumn { line: 2, column: 9 });
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("line 2 column 9"), "{err}");
+    assert_eq!(err.payload(), Some(&bytes[..]));
+    assert!(err.is_poison());
+}
+
+#[test]
+fn payload_limit_is_enforced_before_parsing() {
+    let codec = Json::new().max_payload(10);
+    let err = KafkaCodec::<String>::decode(&codec, br#""0123456789""#).unwrap_err();
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::TooLarge {
+            size: 12,
+            limit: 10
+        }
+    ));
+    assert_eq!(err.payload().map(<[u8]>::len), Some(12));
+    assert!(KafkaCodec::<String>::decode(&codec, br#""01234567""#).is_ok());
+}
+
+#[test]
+fn depth_limit_is_enforced() {
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let codec = Json::new().max_depth(4);
+    let ok = KafkaCodec::<serde_json::Value>::decode(&codec, deep(4).as_bytes());
+    assert!(ok.is_ok());
+    let err = KafkaCodec::<serde_json::Value>::decode(&codec, deep(5).as_bytes()).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::TooDeep { limit: 4 }),
+        "{err}"
+    );
+    // The default stops at serde_json's own limit, without overflowing the stack.
+    let err = KafkaCodec::<serde_json::Value>::decode(&Json::new(), deep(100_000).as_bytes())
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::TooDeep { limit: 128 }),
+        "{err}"
+    );
+}
+
+#[cfg(feature = "msgpack")]
+#[test]
+fn msgpack_depth_limit_is_enforced() {
+    let codec = kafka_codec::MsgPack::new().max_depth(3);
+    // 0x91 is a one-element array: five of them nest five deep.
+    let bytes = [0x91, 0x91, 0x91, 0x91, 0x91, 0x01];
+    let err = KafkaCodec::<serde_json::Value>::decode(&codec, &bytes).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::TooDeep { limit: 3 }),
+        "{err}"
+    );
+    let ok: serde_json::Value = KafkaCodec::decode(&codec, &bytes[3..]).unwrap();
+    assert_eq!(ok, serde_json::json!([[1]]));
+}
+
+#[test]
+fn utf8_reports_where_the_text_breaks() {
+    let err = Utf8::default().decode(b"ab\xffcd").unwrap_err();
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::Malformed {
+            position: Position::Offset(2),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn content_types_compare_by_essence() {
+    assert!(KafkaCodec::<u8>::accepts(
+        &Json::new(),
+        "Application/JSON; charset=utf-8"
+    ));
+    assert!(!KafkaCodec::<u8>::accepts(
+        &Json::new(),
+        "application/msgpack"
+    ));
+    let codecs = Codecs::<u8>::new(Json::new());
+    let err = codecs
+        .decode_hinted(b"1", &Hints::new(Some("text/csv"), None))
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::ContentTypeMismatch { .. }),
+        "{err}"
+    );
+}

@@ -277,9 +277,7 @@ impl Error {
     pub fn is_retriable(&self) -> bool {
         match self.kind() {
             #[cfg(feature = "kafka")]
-            ErrorKind::Kafka(e) => e
-                .rdkafka_error_code()
-                .is_some_and(crate::kafka_retriable),
+            ErrorKind::Kafka(e) => e.rdkafka_error_code().is_some_and(crate::kafka_retriable),
             _ => false,
         }
     }

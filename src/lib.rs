@@ -1,14 +1,35 @@
-//! Typed Kafka messages.
+#![doc = include_str!("../docs/crate.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod codec;
 mod error;
+pub mod headers;
+mod inherit;
+mod message;
+pub mod poly;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 
 #[cfg(feature = "msgpack")]
 pub use codec::MsgPack;
 pub use codec::{Codecs, Hints, Json, KafkaCodec, Limits};
 pub use error::{BoxError, Error, ErrorKind, Position, RecordMeta, Result};
+pub use inherit::Flatten;
+pub use message::{KafkaMessage, ToKey};
+pub use poly::{Downcast, Polymorphic, Registry};
+
+/// Derives [`KafkaMessage`](trait@KafkaMessage). See the crate docs for the
+/// attributes.
+#[cfg(feature = "derive")]
+pub use kafka_codec_derive::KafkaMessage;
+
+/// Makes a trait polymorphic (on the trait) or registers an implementation
+/// (on an `impl Trait for Type` block). See [`poly`].
+#[cfg(feature = "derive")]
+pub use kafka_codec_derive::polymorphic;
 
 #[cfg(feature = "kafka")]
 pub(crate) fn kafka_retriable(code: rdkafka::types::RDKafkaErrorCode) -> bool {

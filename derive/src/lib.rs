@@ -1,1 +1,28 @@
+//! Derive macro and attribute for [kafka-codec](https://docs.rs/kafka-codec).
+//!
+//! Use them through `kafka_codec::KafkaMessage` and
+//! `kafka_codec::polymorphic`; the generated code names only
+//! `::kafka_codec::__private`, so this crate is never a dependency of yours.
 
+mod ast;
+mod ctxt;
+mod message;
+mod polymorphic;
+
+use proc_macro::TokenStream;
+
+/// Derives `kafka_codec::KafkaMessage`. Documented in `kafka_codec`.
+#[proc_macro_derive(KafkaMessage, attributes(kafka))]
+pub fn derive_kafka_message(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    message::expand(&input).into()
+}
+
+/// Makes a trait polymorphic, or registers an implementation of one.
+/// Documented in `kafka_codec`.
+#[proc_macro_attribute]
+pub fn polymorphic(args: TokenStream, input: TokenStream) -> TokenStream {
+    polymorphic::expand(args.into(), input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

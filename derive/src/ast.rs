@@ -1,0 +1,274 @@
+//! Parses `#[kafka(...)]` (and the few `#[serde(...)]` attributes that matter)
+//! into a model of the input, keeping the original syn nodes for spans.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, LitInt, LitStr, Member};
+
+use crate::ctxt::Ctxt;
+
+const CONTAINER_KEYS: &str = "topic, key, name, codec, version";
+const FIELD_KEYS: &str = "key, base, rename, default";
+
+#[allow(clippy::struct_field_names)]
+pub(crate) struct Container<'a> {
+    pub(crate) input: &'a DeriveInput,
+    pub(crate) topic: Option<LitStr>,
+    pub(crate) key: Option<LitStr>,
+    pub(crate) name: Option<LitStr>,
+    pub(crate) codec: Option<syn::Type>,
+    pub(crate) version: Option<LitInt>,
+    /// Container-level serde attributes present (rename_all, ...): the
+    /// struct's wire names are not simply its field names.
+    pub(crate) serde_container: Option<Span>,
+    pub(crate) fields: Vec<Field<'a>>,
+    pub(crate) style: Style,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    Named,
+    Tuple,
+    Unit,
+    Enum,
+}
+
+#[allow(clippy::struct_field_names)]
+pub(crate) struct Field<'a> {
+    pub(crate) field: &'a syn::Field,
+    pub(crate) member: Member,
+    pub(crate) key: Option<Span>,
+    pub(crate) base: Option<Span>,
+    /// The name on the wire.
+    pub(crate) wire_name: String,
+    pub(crate) default: bool,
+    /// A serde attribute we cannot mirror (flatten, skip, with, ...).
+    pub(crate) serde_unsupported: Option<(Span, String)>,
+}
+
+fn set_once<T>(cx: &Ctxt, slot: &mut Option<T>, value: T, what: &str, span: Span) {
+    if slot.is_some() {
+        cx.syn_error(syn::Error::new(
+            span,
+            format!("`{what}` is given twice; keep one"),
+        ));
+    } else {
+        *slot = Some(value);
+    }
+}
+
+impl<'a> Container<'a> {
+    pub(crate) fn parse(cx: &Ctxt, input: &'a DeriveInput) -> Self {
+        let mut c = Container {
+            input,
+            topic: None,
+            key: None,
+            name: None,
+            codec: None,
+            version: None,
+            serde_container: None,
+            fields: Vec::new(),
+            style: Style::Unit,
+        };
+        for attr in &input.attrs {
+            if attr.path().is_ident("serde") {
+                c.serde_container = Some(attr.span());
+                continue;
+            }
+            if !attr.path().is_ident("kafka") {
+                continue;
+            }
+            let result = attr.parse_nested_meta(|meta| {
+                let span = meta.path.span();
+                if meta.path.is_ident("topic") {
+                    let v: LitStr = meta.value()?.parse()?;
+                    set_once(cx, &mut c.topic, v, "topic", span);
+                } else if meta.path.is_ident("key") {
+                    let v: LitStr = meta.value()?.parse()?;
+                    set_once(cx, &mut c.key, v, "key", span);
+                } else if meta.path.is_ident("name") {
+                    let v: LitStr = meta.value()?.parse()?;
+                    set_once(cx, &mut c.name, v, "name", span);
+                } else if meta.path.is_ident("codec") {
+                    let v: syn::Type = meta.value()?.parse()?;
+                    set_once(cx, &mut c.codec, v, "codec", span);
+                } else if meta.path.is_ident("version") {
+                    let v: LitInt = meta.value()?.parse()?;
+                    set_once(cx, &mut c.version, v, "version", span);
+                } else {
+                    let name = meta.path.to_token_stream_string();
+                    cx.error_spanned_by(
+                        &meta.path,
+                        format!("unknown attribute `{name}`; expected one of: {CONTAINER_KEYS}"),
+                    );
+                    skip_value(&meta)?;
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                cx.syn_error(e);
+            }
+        }
+        match &input.data {
+            Data::Struct(s) => {
+                c.style = match &s.fields {
+                    Fields::Named(_) => Style::Named,
+                    Fields::Unnamed(_) => Style::Tuple,
+                    Fields::Unit => Style::Unit,
+                };
+                for (i, field) in s.fields.iter().enumerate() {
+                    c.fields.push(Field::parse(cx, field, i));
+                }
+            }
+            Data::Enum(e) => {
+                c.style = Style::Enum;
+                for variant in &e.variants {
+                    for field in &variant.fields {
+                        for attr in field.attrs.iter().filter(|a| a.path().is_ident("kafka")) {
+                            cx.error_spanned_by(
+                                attr,
+                                "`#[kafka(...)]` on enum variant fields is not supported; \
+                                 an enum has no single key or base field",
+                            );
+                        }
+                    }
+                }
+            }
+            Data::Union(u) => cx.error_spanned_by(
+                u.union_token,
+                "`KafkaMessage` cannot be derived for unions; use a struct or an enum",
+            ),
+        }
+        c
+    }
+
+    pub(crate) fn base(&self) -> Option<&Field<'a>> {
+        self.fields.iter().find(|f| f.base.is_some())
+    }
+
+    pub(crate) fn key_field(&self) -> Option<&Field<'a>> {
+        if let Some(name) = &self.key {
+            return self.fields.iter().find(|f| match &f.member {
+                Member::Named(ident) => *ident == name.value(),
+                Member::Unnamed(index) => index.index.to_string() == name.value(),
+            });
+        }
+        self.fields.iter().find(|f| f.key.is_some())
+    }
+}
+
+impl<'a> Field<'a> {
+    fn parse(cx: &Ctxt, field: &'a syn::Field, index: usize) -> Self {
+        let member = match &field.ident {
+            Some(ident) => Member::Named(ident.clone()),
+            None => Member::Unnamed(syn::Index {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                span: field.span(),
+            }),
+        };
+        let mut f = Field {
+            field,
+            wire_name: field
+                .ident
+                .as_ref()
+                .map(|i| i.to_string().trim_start_matches("r#").to_owned())
+                .unwrap_or_default(),
+            member,
+            key: None,
+            base: None,
+            default: false,
+            serde_unsupported: None,
+        };
+        let mut rename: Option<LitStr> = None;
+        for attr in &field.attrs {
+            if attr.path().is_ident("serde") {
+                let _ = attr.parse_nested_meta(|meta| {
+                    if meta.path.is_ident("rename") && meta.input.peek(syn::Token![=]) {
+                        let v: LitStr = meta.value()?.parse()?;
+                        rename = Some(v);
+                    } else if meta.path.is_ident("default") && !meta.input.peek(syn::Token![=]) {
+                        f.default = true;
+                    } else if meta.path.is_ident("alias") {
+                        skip_value(&meta)?;
+                    } else {
+                        f.serde_unsupported =
+                            Some((meta.path.span(), meta.path.to_token_stream_string()));
+                        skip_value(&meta)?;
+                    }
+                    Ok(())
+                });
+                continue;
+            }
+            if !attr.path().is_ident("kafka") {
+                continue;
+            }
+            let result = attr.parse_nested_meta(|meta| {
+                let span = meta.path.span();
+                if meta.path.is_ident("key") {
+                    set_once(cx, &mut f.key, span, "key", span);
+                } else if meta.path.is_ident("base") {
+                    set_once(cx, &mut f.base, span, "base", span);
+                } else if meta.path.is_ident("rename") {
+                    let v: LitStr = meta.value()?.parse()?;
+                    set_once(cx, &mut rename, v, "rename", span);
+                } else if meta.path.is_ident("default") {
+                    f.default = true;
+                } else {
+                    let name = meta.path.to_token_stream_string();
+                    cx.error_spanned_by(
+                        &meta.path,
+                        format!("unknown field attribute `{name}`; expected one of: {FIELD_KEYS}"),
+                    );
+                    skip_value(&meta)?;
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                cx.syn_error(e);
+            }
+        }
+        if let Some(rename) = rename {
+            f.wire_name = rename.value();
+        }
+        f
+    }
+
+    pub(crate) fn ty(&self) -> &syn::Type {
+        &self.field.ty
+    }
+}
+
+/// Skips `= value` or `(...)` after an attribute path we reported.
+fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        let _: syn::Expr = meta.value()?.parse()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _ = meta.parse_nested_meta(|inner| skip_value(&inner));
+    }
+    Ok(())
+}
+
+trait PathString {
+    fn to_token_stream_string(&self) -> String;
+}
+
+impl PathString for syn::Path {
+    fn to_token_stream_string(&self) -> String {
+        quote::ToTokens::to_token_stream(self)
+            .to_string()
+            .replace(' ', "")
+    }
+}
+
+/// Whether the type is spelled `Option<...>` (as serde decides it, too).
+pub(crate) fn is_option(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Path(p) if p.qself.is_none() => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "Option" && !s.arguments.is_none()),
+        syn::Type::Group(g) => is_option(&g.elem),
+        _ => false,
+    }
+}

@@ -1,0 +1,269 @@
+//! `#[kafka_codec::polymorphic]` on a trait (makes `Box<dyn Trait>` a
+//! message) and on an `impl Trait for Type` block (registers the type).
+
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+use syn::parse::Parser;
+use syn::spanned::Spanned;
+use syn::{Item, ItemImpl, ItemTrait, LitStr};
+
+use crate::ctxt::Ctxt;
+
+#[derive(Default)]
+struct Args {
+    tag: Option<LitStr>,
+    topic: Option<LitStr>,
+    name: Option<LitStr>,
+    codec: Option<syn::Type>,
+}
+
+fn parse_args(cx: &Ctxt, args: TokenStream, on_trait: bool) -> Args {
+    let mut a = Args::default();
+    let parser = syn::meta::parser(|meta| {
+        let span = meta.path.span();
+        let dup = |what: &str| syn::Error::new(span, format!("`{what}` is given twice; keep one"));
+        if on_trait && meta.path.is_ident("tag") {
+            if a.tag.is_some() {
+                return Err(dup("tag"));
+            }
+            a.tag = Some(meta.value()?.parse()?);
+        } else if on_trait && meta.path.is_ident("topic") {
+            if a.topic.is_some() {
+                return Err(dup("topic"));
+            }
+            a.topic = Some(meta.value()?.parse()?);
+        } else if on_trait && meta.path.is_ident("codec") {
+            if a.codec.is_some() {
+                return Err(dup("codec"));
+            }
+            a.codec = Some(meta.value()?.parse()?);
+        } else if !on_trait && meta.path.is_ident("name") {
+            if a.name.is_some() {
+                return Err(dup("name"));
+            }
+            a.name = Some(meta.value()?.parse()?);
+        } else {
+            let expected = if on_trait {
+                "on a trait: tag, topic, codec"
+            } else {
+                "on an impl: name"
+            };
+            return Err(meta.error(format!(
+                "unknown argument `{}`; expected {expected}",
+                meta.path.to_token_stream().to_string().replace(' ', "")
+            )));
+        }
+        Ok(())
+    });
+    if let Err(e) = parser.parse2(args) {
+        cx.syn_error(e);
+    }
+    a
+}
+
+pub(crate) fn expand(args: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
+    let item: Item = syn::parse2(input)?;
+    let cx = Ctxt::default();
+    match item {
+        Item::Trait(t) => {
+            let args = parse_args(&cx, args, true);
+            if !t.generics.params.is_empty() {
+                cx.error_spanned_by(&t.generics, "polymorphic traits cannot be generic");
+            }
+            cx.check()?;
+            Ok(expand_trait(t, &args))
+        }
+        Item::Impl(i) => {
+            let args = parse_args(&cx, args, false);
+            if i.trait_.is_none() {
+                cx.error_spanned_by(
+                    &i.self_ty,
+                    "expected `impl Trait for Type`: the attribute registers a type for a polymorphic trait",
+                );
+            }
+            if !i.generics.params.is_empty() {
+                cx.error_spanned_by(
+                    &i.generics,
+                    "generic impls cannot be registered: each registered type needs one fixed tag",
+                );
+            }
+            cx.check()?;
+            Ok(expand_impl(i, &args))
+        }
+        other => Err(syn::Error::new_spanned(
+            other,
+            "`#[kafka_codec::polymorphic]` goes on a trait or on an `impl Trait for Type` block",
+        )),
+    }
+}
+
+fn expand_trait(mut t: ItemTrait, args: &Args) -> TokenStream {
+    let p = quote!(::kafka_codec::__private);
+    let ident = t.ident.clone();
+    let vis = t.vis.clone();
+    let tag = args
+        .tag
+        .clone()
+        .unwrap_or_else(|| LitStr::new("type", proc_macro2::Span::call_site()));
+    let codec = args
+        .codec
+        .as_ref()
+        .map_or_else(|| quote!(::kafka_codec::Json), |c| quote!(#c));
+    let topic = match &args.topic {
+        Some(t) => quote!(#p::Option::Some(#t)),
+        None => quote!(#p::Option::None),
+    };
+    let name = ident.to_string();
+    let trait_name = format!("dyn {ident}");
+    t.supertraits
+        .push(syn::parse_quote!(::kafka_codec::Downcast));
+    t.items.push(syn::parse_quote! {
+        #[doc(hidden)]
+        fn __kafka_codec_key(&self, buf: &mut #p::Vec<u8>) -> bool {
+            let _ = buf;
+            false
+        }
+    });
+    t.items.push(syn::parse_quote! {
+        #[doc(hidden)]
+        fn __kafka_codec_version(&self) -> #p::Option<u32> {
+            #p::Option::None
+        }
+    });
+    quote! {
+        #[allow(unused_imports)]
+        use ::kafka_codec::__private::typetag_scope::*;
+
+        #[typetag::serde(tag = #tag)]
+        #t
+
+        const _: () = {
+            #[doc(hidden)]
+            pub struct __KcEntry(#p::Entry<dyn #ident>);
+            #p::inventory::collect!(__KcEntry);
+
+            impl dyn #ident {
+                #[doc(hidden)]
+                pub const fn __kafka_codec_entry(entry: #p::Entry<dyn #ident>) -> __KcEntry {
+                    __KcEntry(entry)
+                }
+            }
+
+            #[automatically_derived]
+            impl #p::Polymorphic for dyn #ident {
+                const TAG_KEY: &'static str = #tag;
+                const TRAIT_NAME: &'static str = #trait_name;
+                fn registry() -> &'static #p::Registry<Self> {
+                    static REGISTRY: #p::OnceLock<#p::Registry<dyn #ident>> = #p::OnceLock::new();
+                    #p::Registry::get_or_build(&REGISTRY, || {
+                        #p::inventory::iter::<__KcEntry>.into_iter().map(|e| &e.0).collect()
+                    })
+                }
+            }
+
+            #[automatically_derived]
+            impl ::kafka_codec::KafkaMessage for #p::Box<dyn #ident> {
+                type Codec = #codec;
+                const NAME: &'static str = #name;
+                const TOPIC: #p::Option<&'static str> = #topic;
+
+                fn type_name(&self) -> &str {
+                    #ident::typetag_name(&**self)
+                }
+                fn version(&self) -> #p::Option<u32> {
+                    #ident::__kafka_codec_version(&**self)
+                }
+                fn write_key(&self, buf: &mut #p::Vec<u8>) -> bool {
+                    #ident::__kafka_codec_key(&**self, buf)
+                }
+                fn decode_with<C: ::kafka_codec::KafkaCodec<Self> + ?Sized>(
+                    codec: &C,
+                    bytes: &[u8],
+                    hints: &::kafka_codec::Hints<'_>,
+                ) -> ::kafka_codec::Result<Self> {
+                    #p::decode::<dyn #ident, C>(codec, bytes, hints)
+                }
+                fn check() -> ::kafka_codec::Result<()> {
+                    #p::check::<dyn #ident>()
+                }
+            }
+        };
+
+        impl dyn #ident {
+            /// The concrete value, if it is a `T`.
+            #vis fn downcast_ref<T: #ident>(&self) -> #p::Option<&T> {
+                ::kafka_codec::Downcast::as_any(self).downcast_ref::<T>()
+            }
+            /// The concrete value, mutably, if it is a `T`.
+            #vis fn downcast_mut<T: #ident>(&mut self) -> #p::Option<&mut T> {
+                ::kafka_codec::Downcast::as_any_mut(self).downcast_mut::<T>()
+            }
+            /// Whether the concrete value is a `T`.
+            #vis fn is<T: #ident>(&self) -> bool {
+                ::kafka_codec::Downcast::as_any(self).is::<T>()
+            }
+            /// The concrete value, by value, or the box back if it is not a `T`.
+            #vis fn downcast<T: #ident>(self: #p::Box<Self>) -> #p::Result<#p::Box<T>, #p::Box<Self>> {
+                if self.is::<T>() {
+                    match ::kafka_codec::Downcast::into_any(self).downcast::<T>() {
+                        #p::Result::Ok(t) => #p::Result::Ok(t),
+                        #p::Result::Err(_) => unreachable!("checked by `is`"),
+                    }
+                } else {
+                    #p::Result::Err(self)
+                }
+            }
+        }
+    }
+}
+
+fn expand_impl(mut i: ItemImpl, args: &Args) -> TokenStream {
+    let p = quote!(::kafka_codec::__private);
+    let self_ty = i.self_ty.clone();
+    let trait_path = match &i.trait_ {
+        Some((_, path, _)) => path.clone(),
+        None => unreachable!("checked in expand"),
+    };
+    let (name, key, version) = match &args.name {
+        Some(name) => (quote!(#name), quote!(false), quote!(#p::Option::None)),
+        None => (
+            quote!(<#self_ty as ::kafka_codec::KafkaMessage>::NAME),
+            quote!(<#self_ty as ::kafka_codec::KafkaMessage>::write_key(self, buf)),
+            quote!(<#self_ty as ::kafka_codec::KafkaMessage>::version(self)),
+        ),
+    };
+    i.items.push(syn::parse_quote! {
+        #[doc(hidden)]
+        fn __kafka_codec_key(&self, buf: &mut #p::Vec<u8>) -> bool {
+            let _ = &buf;
+            #key
+        }
+    });
+    i.items.push(syn::parse_quote! {
+        #[doc(hidden)]
+        fn __kafka_codec_version(&self) -> #p::Option<u32> {
+            #version
+        }
+    });
+    quote! {
+        const _: () = {
+            #[allow(unused_imports)]
+            use #p::typetag;
+
+            #[typetag::serde(name = #name)]
+            #i
+
+            #[automatically_derived]
+            impl #p::Upcast<dyn #trait_path> for #self_ty {
+                #[inline]
+                fn upcast(self) -> #p::Box<dyn #trait_path> {
+                    #p::Box::new(self)
+                }
+            }
+
+            #p::inventory::submit! {
+                <dyn #trait_path>::__kafka_codec_entry(#p::Entry::new::<#self_ty>(#name))
+            }
+        };
+    }
+}

@@ -1,0 +1,22 @@
+//! Re-exports and helpers for generated code. Not public API: anything here
+//! may change in any release.
+
+pub use ::inventory;
+pub use ::serde;
+pub use ::typetag;
+
+pub use crate::inherit::{fill_slot, required, FieldSeed, Flatten};
+pub use crate::poly::{check, decode, Downcast, Entry, Polymorphic, Registry, Upcast};
+
+pub use std::boxed::Box;
+pub use std::option::Option;
+pub use std::result::Result;
+pub use std::sync::OnceLock;
+pub use std::vec::Vec;
+
+/// A glob-imported scope that makes typetag's generated paths
+/// (`typetag::__private::...`) resolve to our re-export, so users need no
+/// `typetag` dependency of their own.
+pub mod typetag_scope {
+    pub use ::typetag;
+}

@@ -1,0 +1,182 @@
+//! Trait objects and hierarchies: wire shape, fast path, failures.
+
+#[path = "support/sample.rs"]
+mod sample;
+
+use kafka_codec::{ErrorKind, Hints, Json, KafkaCodec, KafkaMessage};
+use rand::SeedableRng;
+use sample::*;
+
+fn rng() -> rand::rngs::StdRng {
+    rand::rngs::StdRng::seed_from_u64(7)
+}
+
+#[test]
+fn employee_round_trips_as_trait_object_with_python_wire_shape() {
+    let employee = employee(&mut rng());
+    let boxed: Box<dyn Entity> = Box::new(employee.clone());
+    let bytes = boxed.to_bytes().unwrap();
+    let text = std::str::from_utf8(&bytes).unwrap();
+    assert!(text.starts_with(r#"{"type":"Employee","id":""#), "{text}");
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let keys: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "type",
+        "id",
+        "created_at",
+        "name",
+        "email",
+        "address",
+        "employee_no",
+        "salary",
+    ] {
+        assert!(keys.contains(&key), "{key} missing in {keys:?}");
+    }
+    assert!(value["salary"].is_string(), "decimals are strings: {value}");
+
+    let back = <Box<dyn Entity>>::from_bytes(&bytes).unwrap();
+    assert_eq!(back.type_name(), "Employee");
+    assert_eq!(back.downcast_ref::<Employee>(), Some(&employee));
+    assert!(back.downcast_ref::<Person>().is_none());
+    assert_eq!(back.base(), &employee.person.entity);
+    // The derived value reads as its base, two levels up.
+    assert_eq!(employee.name, employee.person.name);
+    assert_eq!(employee.id, employee.person.entity.id);
+    let as_person: &Person = &employee;
+    assert_eq!(as_person.email, employee.person.email);
+}
+
+#[test]
+fn concrete_and_polymorphic_decodes_agree() {
+    let mut rng = rng();
+    for _ in 0..200 {
+        let entity = random_entity(&mut rng);
+        let bytes = entity.to_bytes().unwrap();
+        let fast = <Box<dyn Entity>>::from_bytes(&bytes).unwrap();
+        // The typetag path, for comparison.
+        let slow: Box<dyn Entity> = Json::new().decode(&bytes).unwrap();
+        assert_eq!(format!("{fast:?}"), format!("{entity:?}"));
+        assert_eq!(format!("{slow:?}"), format!("{entity:?}"));
+    }
+}
+
+#[test]
+fn tag_anywhere_and_header_hint_both_work() {
+    let order = order(&mut rng());
+    let mut value = serde_json::to_value(&order).unwrap();
+    value["type"] = "Order".into(); // appended last: not the leading key
+    let bytes = serde_json::to_vec(&value).unwrap();
+    assert!(!bytes.starts_with(br#"{"type""#));
+    let back = <Box<dyn Entity>>::from_bytes(&bytes).unwrap();
+    assert_eq!(back.downcast_ref::<Order>(), Some(&order));
+
+    // No tag in the payload, but a type header.
+    let bare = serde_json::to_vec(&order).unwrap();
+    let hints = Hints::new(Some("application/json"), Some("Order"));
+    let back = <Box<dyn Entity>>::decode_with(&Json::new(), &bare, &hints).unwrap();
+    assert_eq!(back.downcast_ref::<Order>(), Some(&order));
+}
+
+#[test]
+fn unknown_missing_malformed_and_mismatched_are_distinct() {
+    let unknown = br#"{"type":"Robot","id":"x"}"#;
+    let err = <Box<dyn Entity>>::from_bytes(unknown).unwrap_err();
+    match err.kind() {
+        ErrorKind::UnknownType { tag, target } => {
+            assert_eq!(tag, "Robot");
+            assert_eq!(*target, "dyn Entity");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.payload(), Some(&unknown[..]));
+
+    let missing = br#"{"id":"x"}"#;
+    let err = <Box<dyn Entity>>::from_bytes(missing).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::MissingTag {
+                tag_key: "type",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    let malformed = br#"{"type":"Order","id":12}"#;
+    let err = <Box<dyn Entity>>::from_bytes(malformed).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Malformed { .. }), "{err}");
+    assert_eq!(err.payload(), Some(&malformed[..]));
+
+    let not_json = b"\x00\x01garbage";
+    let err = <Box<dyn Entity>>::from_bytes(not_json).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Malformed { .. }), "{err}");
+
+    let bytes = order(&mut rng()).to_bytes().unwrap();
+    let tagged = {
+        let b: Box<dyn Entity> = Box::new(order(&mut rng()));
+        b.to_bytes().unwrap()
+    };
+    let hints = Hints::new(None, Some("Person"));
+    let err = <Box<dyn Entity>>::decode_with(&Json::new(), &tagged, &hints).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Header { .. }), "{err}");
+    let hints = Hints::new(Some("application/msgpack"), None);
+    let err = <Box<dyn Entity>>::decode_with(&Json::new(), &bytes, &hints).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::ContentTypeMismatch { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn registry_knows_exactly_the_compiled_in_types() {
+    let registry = <dyn Entity as kafka_codec::Polymorphic>::registry();
+    let tags: Vec<_> = registry.tags().collect();
+    assert_eq!(tags, ["Customer", "Employee", "Order", "Person"]);
+    assert!(registry.duplicates().is_empty());
+    assert!(<Box<dyn Entity>>::check().is_ok());
+}
+
+#[test]
+fn keys_versions_and_topics_come_from_the_types() {
+    let employee = employee(&mut rng());
+    let mut key = Vec::new();
+    assert!(employee.write_key(&mut key));
+    assert_eq!(key, employee.employee_no.to_string().as_bytes());
+    let boxed: Box<dyn Entity> = Box::new(employee.clone());
+    let mut key2 = Vec::new();
+    assert!(boxed.write_key(&mut key2));
+    assert_eq!(key, key2);
+    assert_eq!(boxed.version(), Some(2));
+    assert_eq!(Employee::TOPIC, Some("people"));
+    assert_eq!(<Box<dyn Entity>>::TOPIC, Some("entities"));
+
+    let order = order(&mut rng());
+    let mut key = Vec::new();
+    assert!(order.write_key(&mut key));
+    assert_eq!(key, order.customer_id.hyphenated().to_string().as_bytes());
+    assert!(!EntityBase {
+        id: order.entity.id,
+        created_at: order.entity.created_at
+    }
+    .write_key(&mut Vec::new()));
+}
+
+#[cfg(feature = "msgpack")]
+#[test]
+fn msgpack_fast_path_round_trips() {
+    let codec = kafka_codec::MsgPack::new();
+    let mut rng = rng();
+    for _ in 0..100 {
+        let entity = random_entity(&mut rng);
+        let mut buf = Vec::new();
+        codec.encode(&entity, &mut buf).unwrap();
+        let back = <Box<dyn Entity>>::decode_with(&codec, &buf, &Hints::NONE).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{entity:?}"));
+    }
+}

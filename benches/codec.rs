@@ -1,0 +1,2 @@
+//! Encoding benches (placeholder until the suite lands).
+fn main() {}

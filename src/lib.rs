@@ -6,6 +6,8 @@ pub mod codec;
 mod error;
 pub mod headers;
 mod inherit;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod message;
 pub mod poly;
 
@@ -51,5 +53,7 @@ pub(crate) fn kafka_retriable(code: rdkafka::types::RDKafkaErrorCode) -> bool {
             | C::CoordinatorLoadInProgress
             | C::CoordinatorNotAvailable
             | C::NotCoordinator
+            | C::RebalanceInProgress
+            | C::IllegalGeneration
     )
 }

@@ -1,0 +1,303 @@
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::Timeout;
+use rdkafka::ClientConfig;
+use serde::Serialize;
+
+use crate::codec::KafkaCodec;
+use crate::error::{Error, ErrorKind, Result};
+use crate::headers;
+use crate::message::{KafkaMessage, ToKey};
+
+/// Where an acknowledged record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+}
+
+/// Buffers kept for reuse; more than this many in flight allocate afresh.
+const POOL: usize = 64;
+/// A buffer that grew beyond this is dropped rather than kept.
+const POOL_MAX_CAPACITY: usize = 1 << 20;
+
+/// A typed producer: encodes with the type's codec, writes the headers,
+/// returns the delivery once acknowledged.
+///
+/// Cheap to share: clone it or put it in an `Arc`; all methods take `&self`
+/// and any number of sends can be in flight at once.
+///
+/// ```no_run
+/// # async fn demo() -> kafka_codec::Result<()> {
+/// use kafka_codec::kafka::Producer;
+/// # #[derive(serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
+/// # #[kafka(topic = "orders")]
+/// # struct Order { id: u32 }
+/// let producer = Producer::builder("localhost:9092").build()?;
+/// let delivery = producer.send(&Order { id: 1 }).await?;
+/// println!("partition {} offset {}", delivery.partition, delivery.offset);
+/// # Ok(()) }
+/// ```
+pub struct Producer {
+    inner: FutureProducer,
+    queue_timeout: Duration,
+    pool: Mutex<Vec<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("queue_timeout", &self.queue_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Producer`] for the common case.
+#[derive(Debug, Clone)]
+pub struct ProducerBuilder {
+    config: ClientConfig,
+    queue_timeout: Duration,
+}
+
+impl ProducerBuilder {
+    /// Sets any librdkafka property.
+    #[must_use]
+    pub fn set(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.config.set(key, value);
+        self
+    }
+
+    /// How long `send` waits for room when librdkafka's queue is full.
+    #[must_use]
+    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = timeout;
+        self
+    }
+
+    /// Creates the producer.
+    pub fn build(self) -> Result<Producer> {
+        let mut p = Producer::new(&self.config)?;
+        p.queue_timeout = self.queue_timeout;
+        Ok(p)
+    }
+}
+
+impl Producer {
+    /// A builder with `bootstrap.servers` set; everything else librdkafka's
+    /// defaults (idempotence on, `acks=all`).
+    pub fn builder(bootstrap_servers: &str) -> ProducerBuilder {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", bootstrap_servers)
+            .set("enable.idempotence", "true");
+        ProducerBuilder {
+            config,
+            queue_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// A producer from a full rdkafka configuration.
+    pub fn new(config: &ClientConfig) -> Result<Self> {
+        Ok(Producer {
+            inner: config.create()?,
+            queue_timeout: Duration::from_secs(30),
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The underlying rdkafka producer.
+    pub fn inner(&self) -> &FutureProducer {
+        &self.inner
+    }
+
+    /// Sends a message to its type's default topic.
+    ///
+    /// Fails without sending when the type declares no topic; use
+    /// [`send_to`](Self::send_to) then.
+    pub async fn send<T: KafkaMessage>(&self, message: &T) -> Result<Delivery> {
+        let topic = T::TOPIC.ok_or_else(|| {
+            Error::new(ErrorKind::Other(
+                format!(
+                    "`{}` has no default topic: add `#[kafka(topic = \"...\")]` or use `send_to`",
+                    T::NAME
+                )
+                .into(),
+            ))
+        })?;
+        self.send_to(topic, message).await
+    }
+
+    /// Sends a message to `topic`, with the key, codec and headers of its type.
+    pub async fn send_to<T: KafkaMessage>(&self, topic: &str, message: &T) -> Result<Delivery> {
+        self.send_with(topic, message, &T::Codec::default()).await
+    }
+
+    /// Sends a message with an explicit codec.
+    pub async fn send_with<T, C>(&self, topic: &str, message: &T, codec: &C) -> Result<Delivery>
+    where
+        T: KafkaMessage,
+        C: KafkaCodec<T> + ?Sized,
+    {
+        let mut buf = self.take_buffer();
+        let result = async {
+            codec.encode(message, &mut buf)?;
+            let split = buf.len();
+            let has_key = message.write_key(&mut buf);
+            let (payload, key) = buf.split_at(split);
+            let mut hs = OwnedHeaders::new_with_capacity(3)
+                .insert(Header {
+                    key: headers::CONTENT_TYPE,
+                    value: Some(codec.content_type()),
+                })
+                .insert(Header {
+                    key: headers::TYPE,
+                    value: Some(message.type_name()),
+                });
+            if let Some(v) = message.version() {
+                hs = hs.insert(Header {
+                    key: headers::VERSION,
+                    value: Some(&v.to_string()),
+                });
+            }
+            self.enqueue(topic, has_key.then_some(key), payload, hs)
+                .await
+        }
+        .await;
+        self.put_buffer(buf);
+        result
+    }
+
+    /// Sends any serializable value as JSON, with an optional key, for
+    /// values without the derive.
+    pub async fn send_value<K, V>(
+        &self,
+        topic: &str,
+        key: Option<&K>,
+        value: &V,
+    ) -> Result<Delivery>
+    where
+        K: ToKey + ?Sized,
+        V: Serialize + ?Sized,
+    {
+        let mut buf = self.take_buffer();
+        let result = async {
+            serde_json::to_writer(&mut buf, value)
+                .map_err(|e| Error::encode(crate::Json::CONTENT_TYPE, e))?;
+            let split = buf.len();
+            let has_key = key.is_some_and(|k| k.write_key(&mut buf));
+            let (payload, key) = buf.split_at(split);
+            let hs = OwnedHeaders::new_with_capacity(1).insert(Header {
+                key: headers::CONTENT_TYPE,
+                value: Some(crate::Json::CONTENT_TYPE),
+            });
+            self.enqueue(topic, has_key.then_some(key), payload, hs)
+                .await
+        }
+        .await;
+        self.put_buffer(buf);
+        result
+    }
+
+    /// Sends bytes as they are: for dead letters and forwarding.
+    pub async fn send_raw(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: OwnedHeaders,
+    ) -> Result<Delivery> {
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(p) = payload {
+            record = record.payload(p);
+        }
+        self.deliver(record).await
+    }
+
+    async fn enqueue(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<Delivery> {
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic)
+            .payload(payload)
+            .headers(headers);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        self.deliver(record).await
+    }
+
+    /// Queues the record (librdkafka copies key, payload and headers), waiting
+    /// for room while the queue is full, then awaits the acknowledgement.
+    async fn deliver(&self, mut record: FutureRecord<'_, [u8], [u8]>) -> Result<Delivery> {
+        let deadline = tokio::time::Instant::now() + self.queue_timeout;
+        let future = loop {
+            match self.inner.send_result(record) {
+                Ok(future) => break future,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        };
+        match future.await {
+            Ok(Ok(d)) => Ok(Delivery {
+                partition: d.partition,
+                offset: d.offset,
+            }),
+            Ok(Err((e, _))) => Err(e.into()),
+            Err(_) => Err(Error::new(ErrorKind::Other(
+                "the producer was dropped before the delivery report".into(),
+            ))),
+        }
+    }
+
+    /// Waits until every queued record was acknowledged or `timeout` passed.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        self.inner
+            .flush(Timeout::After(timeout))
+            .map_err(Error::from)
+    }
+
+    fn take_buffer(&self) -> Vec<u8> {
+        self.pool
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_default()
+    }
+
+    fn put_buffer(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > POOL_MAX_CAPACITY {
+            return;
+        }
+        buf.clear();
+        if let Ok(mut pool) = self.pool.lock() {
+            if pool.len() < POOL {
+                pool.push(buf);
+            }
+        }
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        // Graceful close: give queued records a chance to be delivered.
+        let _ = self.inner.flush(Timeout::After(Duration::from_secs(5)));
+    }
+}

@@ -1,0 +1,328 @@
+//! The typed producer and consumer against a broker: the real one named by
+//! `KAFKA_BROKERS` (the test script starts Tansu), else the embedded mock
+//! cluster. Each test uses fresh topics.
+
+#[path = "support/kafka.rs"]
+mod kafka;
+#[path = "support/sample.rs"]
+mod sample;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_codec::kafka::{CommitMode, Group, PoisonPolicy, Producer};
+use kafka_codec::{headers, ErrorKind, KafkaMessage};
+use rand::SeedableRng;
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::ClientConfig;
+use sample::*;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+fn rng(seed: u64) -> rand::rngs::StdRng {
+    rand::rngs::StdRng::seed_from_u64(seed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polymorphic_hierarchy_round_trips_with_headers() {
+    let broker = kafka::broker();
+    let topic = kafka::fresh("entities");
+    kafka::create_topic(&broker, &topic, 4).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let mut rng = rng(1);
+    let sent: Vec<Box<dyn Entity>> = (0..60).map(|_| random_entity(&mut rng)).collect();
+    for entity in &sent {
+        producer.send_to(&topic, entity).await.unwrap();
+    }
+    let consumer = kafka::consumer(&broker, &kafka::fresh("g"))
+        .topics(&[&topic])
+        .build::<Box<dyn Entity>>()
+        .unwrap();
+    let mut got = HashMap::new();
+    timeout(LIMIT, async {
+        while got.len() < sent.len() {
+            let record = consumer.next().await.unwrap();
+            let value = record.value();
+            assert_eq!(
+                record.header(headers::CONTENT_TYPE),
+                Some(&b"application/json"[..])
+            );
+            assert_eq!(
+                record.header(headers::TYPE),
+                Some(value.type_name().as_bytes())
+            );
+            let mut key = Vec::new();
+            assert_eq!(value.write_key(&mut key), record.key().is_some());
+            if record.key().is_some() {
+                assert_eq!(record.key(), Some(&key[..]));
+            }
+            got.insert(value.base().id, format!("{value:?}"));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()));
+    for entity in &sent {
+        assert_eq!(got.get(&entity.base().id), Some(&format!("{entity:?}")));
+    }
+    assert_eq!(consumer.stats().decoded(), 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_of_three_handles_every_message_exactly_once() {
+    let broker = kafka::broker();
+    let topic = kafka::fresh("orders");
+    kafka::create_topic(&broker, &topic, 4).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let mut rng = rng(2);
+    let orders: Vec<Order> = (0..300).map(|_| order(&mut rng)).collect();
+    for o in &orders {
+        producer.send_to(&topic, o).await.unwrap();
+    }
+    let seen: Arc<Mutex<HashMap<uuid::Uuid, u32>>> = Arc::default();
+    let members: Arc<Mutex<BTreeMap<usize, u64>>> = Arc::default();
+    let shutdown = CancellationToken::new();
+    let group = Group::new(
+        kafka::consumer(&broker, &kafka::fresh("g"))
+            .topics(&[&topic])
+            .commit_mode(CommitMode::Manual),
+        3,
+    );
+    let (s, m, stop, total) = (
+        seen.clone(),
+        members.clone(),
+        shutdown.clone(),
+        orders.len(),
+    );
+    let run = tokio::spawn(
+        group.run::<Order, _, _>(shutdown.clone(), move |member, record| {
+            let (s, m, stop) = (s.clone(), m.clone(), stop.clone());
+            async move {
+                let mut s = s.lock().unwrap();
+                *s.entry(record.value().entity.id).or_default() += 1;
+                *m.lock().unwrap().entry(member).or_default() += 1;
+                if s.len() == total {
+                    stop.cancel();
+                }
+                Ok(())
+            }
+        }),
+    );
+    let report = timeout(LIMIT, run)
+        .await
+        .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()))
+        .unwrap()
+        .unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), orders.len());
+    assert!(
+        seen.values().all(|&n| n == 1),
+        "a message was handled twice"
+    );
+    assert_eq!(report.total(), 300);
+    println!(
+        "{}: per-member handled {:?}",
+        broker.kind(),
+        members.lock().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_commit_then_restart_resumes_after_the_last_commit() {
+    let broker = kafka::broker();
+    let topic = kafka::fresh("resume");
+    kafka::create_topic(&broker, &topic, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let mut rng = rng(3);
+    let orders: Vec<Order> = (0..100).map(|_| order(&mut rng)).collect();
+    for o in &orders {
+        producer.send_to(&topic, o).await.unwrap();
+    }
+    let group = kafka::fresh("g");
+    let builder = kafka::consumer(&broker, &group)
+        .topics(&[&topic])
+        .commit_mode(CommitMode::Manual);
+
+    // First run: handle 40, read 5 more without handling them, commit, stop.
+    let first = builder.clone().build::<Order>().unwrap();
+    let mut handled = Vec::new();
+    timeout(LIMIT, async {
+        while handled.len() < 40 {
+            let r = first.next().await.unwrap();
+            first.ack(&r).unwrap();
+            handled.push(r.value().entity.id);
+        }
+        for _ in 0..5 {
+            let _unhandled = first.next().await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()));
+    first.commit().unwrap();
+    drop(first);
+
+    // Second run: starts right after the 40th record.
+    let second = builder.build::<Order>().unwrap();
+    let mut rest = Vec::new();
+    timeout(LIMIT, async {
+        while rest.len() < 60 {
+            let r = second.next().await.unwrap();
+            if rest.is_empty() {
+                assert_eq!(r.offset(), 40, "resumed at the first unhandled offset");
+            }
+            rest.push(r.value().entity.id);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()));
+    let all: Vec<_> = handled.iter().chain(&rest).copied().collect();
+    let expected: Vec<_> = orders.iter().map(|o| o.entity.id).collect();
+    assert_eq!(all, expected, "nothing lost, nothing repeated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_pills_are_dead_lettered_with_raw_bytes_intact() {
+    let broker = kafka::broker();
+    let topic = kafka::fresh("mixed");
+    let dlq = kafka::fresh("dlq");
+    kafka::create_topic(&broker, &topic, 1).await;
+    kafka::create_topic(&broker, &dlq, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let mut rng = rng(4);
+    let bad: Vec<(&[u8], &[u8])> = vec![
+        (b"k1", b"{not json"),
+        (
+            b"k2",
+            br#"{"type":"Robot","id":"00000000-0000-0000-0000-000000000000"}"#,
+        ),
+        (b"k3", b"\xff\xfe binary \x00"),
+    ];
+    let mut good = Vec::new();
+    for i in 0..12 {
+        if i % 4 == 1 {
+            let (key, payload) = bad[i / 4];
+            let hs = OwnedHeaders::new().insert(Header {
+                key: "trace",
+                value: Some("abc"),
+            });
+            producer
+                .send_raw(&topic, Some(key), Some(payload), hs)
+                .await
+                .unwrap();
+        } else {
+            let e = random_entity(&mut rng);
+            good.push(e.base().id);
+            producer.send_to(&topic, &e).await.unwrap();
+        }
+    }
+    let consumer = kafka::consumer(&broker, &kafka::fresh("g"))
+        .topics(&[&topic])
+        .commit_mode(CommitMode::Manual)
+        .policy(PoisonPolicy::DeadLetter(dlq.clone()))
+        .build::<Box<dyn Entity>>()
+        .unwrap();
+    let mut got = Vec::new();
+    timeout(LIMIT, async {
+        while got.len() < good.len() {
+            let r = consumer.next().await.unwrap();
+            consumer.ack(&r).unwrap();
+            got.push(r.value().base().id);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()));
+    assert_eq!(got, good);
+    assert_eq!(consumer.stats().dead_lettered(), 3);
+
+    let raw: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.servers)
+        .set("group.id", kafka::fresh("dlq-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    raw.subscribe(&[&dlq]).unwrap();
+    let mut letters = Vec::new();
+    timeout(LIMIT, async {
+        while letters.len() < 3 {
+            let m = raw.recv().await.unwrap();
+            let hs: HashMap<String, Vec<u8>> = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            letters.push((m.key().unwrap().to_vec(), m.payload().unwrap().to_vec(), hs));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out reading the dead letters on {}", broker.kind()));
+    let kinds: HashSet<&[u8]> = letters
+        .iter()
+        .map(|(_, _, hs)| hs[headers::DLQ_ERROR_KIND].as_slice())
+        .collect();
+    assert!(kinds.contains(&b"malformed"[..]) && kinds.contains(&b"unknown_type"[..]));
+    for ((key, payload, hs), (bad_key, bad_payload)) in letters.iter().zip(&bad) {
+        assert_eq!(key, bad_key);
+        assert_eq!(payload, bad_payload, "raw bytes intact");
+        assert_eq!(hs["trace"], b"abc", "original headers kept");
+        assert_eq!(hs[headers::DLQ_TOPIC], topic.as_bytes());
+        assert!(hs.contains_key(headers::DLQ_OFFSET));
+        assert!(!hs[headers::DLQ_ERROR_MESSAGE].is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_policy_returns_the_raw_record() {
+    let broker = kafka::broker();
+    let topic = kafka::fresh("fail");
+    kafka::create_topic(&broker, &topic, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    producer
+        .send_raw(
+            &topic,
+            Some(b"key"),
+            Some(b"{\"type\":\"Ghost\"}"),
+            OwnedHeaders::new(),
+        )
+        .await
+        .unwrap();
+    let consumer = kafka::consumer(&broker, &kafka::fresh("g"))
+        .topics(&[&topic])
+        .build::<Box<dyn Entity>>()
+        .unwrap();
+    let err = timeout(LIMIT, consumer.next())
+        .await
+        .expect("timed out")
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::UnknownType { tag, .. } if tag == "Ghost"),
+        "{err}"
+    );
+    assert_eq!(err.payload(), Some(&b"{\"type\":\"Ghost\"}"[..]));
+    let meta = err.record().expect("record metadata");
+    assert_eq!(
+        (meta.topic.as_str(), meta.partition, meta.offset),
+        (topic.as_str(), 0, 0)
+    );
+    assert_eq!(meta.key.as_deref(), Some(&b"key"[..]));
+}
+
+#[tokio::test]
+async fn encode_errors_never_reach_the_broker() {
+    let broker = kafka::broker();
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let mut bad = std::collections::HashMap::new();
+    bad.insert(vec![1u8], 2u8); // JSON maps need string keys
+    let err = producer
+        .send_value(&kafka::fresh("never"), None::<&str>, &bad)
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Encode { .. }), "{err}");
+}

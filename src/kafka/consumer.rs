@@ -3,7 +3,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::stream::BoxStream;
 use rdkafka::consumer::{CommitMode as RdCommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::ClientConfig;
@@ -254,8 +254,13 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     }
 
     /// The records as a stream: the Rust form of Python's `async for`.
-    pub fn stream(&self) -> impl Stream<Item = Result<Record<T>>> + '_ {
-        futures::stream::unfold(self, |c| async move { Some((c.next().await, c)) })
+    ///
+    /// The stream is boxed once, so it is `Unpin` and `Send`: call
+    /// `.next().await` on it directly or spawn it.
+    pub fn stream(&self) -> BoxStream<'_, Result<Record<T>>> {
+        Box::pin(futures::stream::unfold(self, |c| async move {
+            Some((c.next().await, c))
+        }))
     }
 
     /// Marks a record handled. In [`CommitMode::Manual`] this stores its

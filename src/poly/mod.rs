@@ -11,7 +11,7 @@
 //!
 //! Only types compiled into the consumer and registered with the attribute
 //! can ever be created by decoding: an unknown tag is an
-//! [`ErrorKind::UnknownType`](crate::ErrorKind::UnknownType) error carrying
+//! [`ErrorKind::UnknownType`] error carrying
 //! the tag and the raw bytes, never a guess.
 //!
 //! # The fast path

@@ -20,7 +20,7 @@ pub(crate) struct Container<'a> {
     pub(crate) version: Option<LitInt>,
     /// Container-level serde attributes present (rename_all, ...): the
     /// struct's wire names are not simply its field names.
-    pub(crate) serde_container: Option<Span>,
+    pub(crate) serde_container: Option<&'a syn::Attribute>,
     pub(crate) fields: Vec<Field<'a>>,
     pub(crate) style: Style,
 }
@@ -41,9 +41,14 @@ pub(crate) struct Field<'a> {
     pub(crate) base: Option<Span>,
     /// The name on the wire.
     pub(crate) wire_name: String,
+    /// Other names accepted when decoding (`#[serde(alias = "...")]`).
+    pub(crate) aliases: Vec<LitStr>,
     pub(crate) default: bool,
     /// A serde attribute we cannot mirror (flatten, skip, with, ...).
     pub(crate) serde_unsupported: Option<(Span, String)>,
+    /// A `#[serde(...)]` we could not read. Only reported for structs with a
+    /// base: otherwise serde's own derive reads it and reports it.
+    pub(crate) serde_error: Option<syn::Error>,
 }
 
 fn set_once<T>(cx: &Ctxt, slot: &mut Option<T>, value: T, what: &str, span: Span) {
@@ -72,7 +77,7 @@ impl<'a> Container<'a> {
         };
         for attr in &input.attrs {
             if attr.path().is_ident("serde") {
-                c.serde_container = Some(attr.span());
+                c.serde_container = Some(attr);
                 continue;
             }
             if !attr.path().is_ident("kafka") {
@@ -93,8 +98,16 @@ impl<'a> Container<'a> {
                     let v: syn::Type = meta.value()?.parse()?;
                     set_once(cx, &mut c.codec, v, "codec", span);
                 } else if meta.path.is_ident("version") {
-                    let v: LitInt = meta.value()?.parse()?;
-                    set_once(cx, &mut c.version, v, "version", span);
+                    match meta.value()?.parse::<syn::Expr>()? {
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Int(v),
+                            ..
+                        }) => set_once(cx, &mut c.version, v, "version", span),
+                        other => cx.error_spanned_by(
+                            other,
+                            "`version` must be a u32 literal, such as `version = 2`",
+                        ),
+                    }
                 } else {
                     let name = meta.path.to_token_stream_string();
                     cx.error_spanned_by(
@@ -176,20 +189,22 @@ impl<'a> Field<'a> {
             member,
             key: None,
             base: None,
+            aliases: Vec::new(),
             default: false,
             serde_unsupported: None,
+            serde_error: None,
         };
         let mut rename: Option<LitStr> = None;
         for attr in &field.attrs {
             if attr.path().is_ident("serde") {
-                let _ = attr.parse_nested_meta(|meta| {
+                let result = attr.parse_nested_meta(|meta| {
                     if meta.path.is_ident("rename") && meta.input.peek(syn::Token![=]) {
                         let v: LitStr = meta.value()?.parse()?;
                         rename = Some(v);
                     } else if meta.path.is_ident("default") && !meta.input.peek(syn::Token![=]) {
                         f.default = true;
-                    } else if meta.path.is_ident("alias") {
-                        skip_value(&meta)?;
+                    } else if meta.path.is_ident("alias") && meta.input.peek(syn::Token![=]) {
+                        f.aliases.push(meta.value()?.parse()?);
                     } else {
                         f.serde_unsupported =
                             Some((meta.path.span(), meta.path.to_token_stream_string()));
@@ -197,6 +212,9 @@ impl<'a> Field<'a> {
                     }
                     Ok(())
                 });
+                if let Err(e) = result {
+                    f.serde_error = Some(e);
+                }
                 continue;
             }
             if !attr.path().is_ident("kafka") {

@@ -12,7 +12,12 @@ mod polymorphic;
 use proc_macro::TokenStream;
 
 /// Derives `kafka_codec::KafkaMessage`. Documented in `kafka_codec`.
-#[proc_macro_derive(KafkaMessage, attributes(kafka))]
+///
+/// `serde` is a helper attribute too: a struct with a `#[kafka(base)]` field
+/// gets its `Serialize` and `Deserialize` from this derive (not serde's), and
+/// its fields may still carry `#[serde(rename = "...")]` and
+/// `#[serde(default)]`.
+#[proc_macro_derive(KafkaMessage, attributes(kafka, serde))]
 pub fn derive_kafka_message(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     message::expand(&input).into()

@@ -85,15 +85,18 @@ fn validate(cx: &Ctxt, c: &Container<'_>) {
                 "a struct with a `#[kafka(base)]` field cannot be generic",
             );
         }
-        if let Some(span) = c.serde_container {
-            cx.syn_error(syn::Error::new(
-                span,
+        if let Some(attr) = c.serde_container {
+            cx.error_spanned_by(
+                attr,
                 "container `#[serde(...)]` attributes are not supported with `#[kafka(base)]`: \
                  the derive writes this struct's Serialize and Deserialize itself; \
                  use `#[kafka(rename = \"...\")]` on fields",
-            ));
+            );
         }
         for f in &c.fields {
+            if let Some(e) = &f.serde_error {
+                cx.syn_error(e.clone());
+            }
             if let Some((span, what)) = &f.serde_unsupported {
                 cx.syn_error(syn::Error::new(
                     *span,
@@ -114,7 +117,11 @@ fn validate(cx: &Ctxt, c: &Container<'_>) {
             if f.base.is_none() && !seen.insert(f.wire_name.clone()) {
                 cx.error_spanned_by(
                     f.field,
-                    format!("two fields are written as `{}`", f.wire_name),
+                    format!(
+                        "two fields are written as `{}`; give one another name with \
+                         `#[kafka(rename = \"...\")]`",
+                        f.wire_name
+                    ),
                 );
             }
         }
@@ -152,10 +159,18 @@ fn name_of(c: &Container<'_>) -> String {
 /// What users see when the input has errors: the trait still implemented,
 /// so the errors above are the only ones.
 fn stub(c: &Container<'_>) -> TokenStream {
+    if matches!(c.input.data, syn::Data::Union(_)) {
+        // Nothing can use a union as a message anyway, and a stub impl would
+        // only add "`Serialize` is not implemented" errors.
+        return TokenStream::new();
+    }
     let ident = &c.input.ident;
-    let (impl_generics, ty_generics, where_clause) = c.input.generics.split_for_impl();
+    let (impl_generics, ty_generics, _) = c.input.generics.split_for_impl();
+    let where_clause = message_where_clause(c);
     let name = name_of(c);
-    let serde_stub = if c.base().is_some() {
+    // A struct with a base gets its serde impls from us; stand in for them.
+    // Generic ones cannot have a base, and their stub is bounded on serde.
+    let serde_stub = if c.base().is_some() && c.input.generics.params.is_empty() {
         quote! {
             impl ::kafka_codec::__private::serde::Serialize for #ident {
                 fn serialize<S: ::kafka_codec::__private::serde::Serializer>(&self, _: S)
@@ -180,9 +195,39 @@ fn stub(c: &Container<'_>) -> TokenStream {
     }
 }
 
+/// `Base: Flatten`, spanned at the base field's type, where the error
+/// belongs when it does not hold.
+fn base_bound(base: &Field<'_>) -> TokenStream {
+    let bt = base.ty();
+    quote_spanned!(bt.span()=> #bt: ::kafka_codec::__private::Flatten)
+}
+
+/// The where clause of the `KafkaMessage` impl. Generic types need the
+/// supertraits stated, as serde's derive bounds them on the type parameters.
+fn message_where_clause(c: &Container<'_>) -> TokenStream {
+    let where_clause = &c.input.generics.where_clause;
+    if c.input.generics.params.is_empty() {
+        let Some(base) = c.base() else {
+            return quote!(#where_clause);
+        };
+        let preds = where_clause.iter().flat_map(|w| &w.predicates);
+        let bound = base_bound(base);
+        return quote!(where #(#preds,)* #bound);
+    }
+    // Each predicate with its own comma: the user's list may lack a trailing one.
+    let preds = where_clause.iter().flat_map(|w| &w.predicates);
+    quote! {
+        where
+            #(#preds,)*
+            Self: ::kafka_codec::__private::serde::Serialize
+                + ::kafka_codec::__private::serde::de::DeserializeOwned
+                + ::core::marker::Send + ::core::marker::Sync + 'static,
+    }
+}
+
 fn expand_valid(c: &Container<'_>) -> TokenStream {
     let ident = &c.input.ident;
-    let (impl_generics, ty_generics, where_clause) = c.input.generics.split_for_impl();
+    let (impl_generics, ty_generics, _) = c.input.generics.split_for_impl();
     let name = name_of(c);
     let codec = c
         .codec
@@ -208,20 +253,7 @@ fn expand_valid(c: &Container<'_>) -> TokenStream {
             }
         }
     });
-    // Generic types need the supertraits stated, as serde's derive bounds
-    // them on the type parameters.
-    let where_clause = if c.input.generics.params.is_empty() {
-        quote!(#where_clause)
-    } else {
-        let preds = where_clause.map(|w| &w.predicates);
-        quote! {
-            where
-                #preds
-                Self: ::kafka_codec::__private::serde::Serialize
-                    + ::kafka_codec::__private::serde::de::DeserializeOwned
-                    + ::core::marker::Send + ::core::marker::Sync + 'static,
-        }
-    };
+    let where_clause = message_where_clause(c);
     let flatten = flatten_impls(c);
     quote! {
         const _: () = {
@@ -256,6 +288,7 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
     let members: Vec<_> = own.iter().map(|f| &f.member).collect();
     let tys: Vec<_> = own.iter().map(|f| f.ty()).collect();
     let wire: Vec<_> = own.iter().map(|f| f.wire_name.as_str()).collect();
+    let aliases: Vec<_> = own.iter().map(|f| &f.aliases).collect();
     let n_own = own.len();
     let finish: Vec<TokenStream> = own
         .iter()
@@ -310,14 +343,28 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
             quote!(),
         ),
     };
+    // Every item that relies on the base being `Flatten` says so, at the
+    // base field's type: if it is not, the user sees that one error (rustc
+    // folds the identical ones) instead of one per use inside the items.
+    let base_bound = base.map(|b| {
+        let bound = base_bound(b);
+        quote!(where #bound)
+    });
     let flatten = quote! {
         #[doc(hidden)]
-        #[derive(::core::clone::Clone, ::core::marker::Copy)]
-        pub enum __KcField { #(#variants,)* #base_variant }
+        pub enum __KcField #base_bound { #(#variants,)* #base_variant }
+        // By hand rather than derived, so their bound on the base reads
+        // exactly as the others do and rustc reports it once.
+        #[allow(clippy::expl_impl_clone_on_copy)]
+        impl ::core::clone::Clone for __KcField #base_bound {
+            #[inline]
+            fn clone(&self) -> Self { *self }
+        }
+        impl ::core::marker::Copy for __KcField #base_bound {}
 
         #[doc(hidden)]
-        pub struct __KcPartial { #(#members: #p::Option<#tys>,)* #base_partial }
-        impl ::core::default::Default for __KcPartial {
+        pub struct __KcPartial #base_bound { #(#members: #p::Option<#tys>,)* #base_partial }
+        impl ::core::default::Default for __KcPartial #base_bound {
             #[inline]
             fn default() -> Self {
                 __KcPartial { #(#members: #p::Option::None,)* #base_default }
@@ -325,7 +372,7 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
         }
 
         #[automatically_derived]
-        impl #p::Flatten for #ident {
+        impl #p::Flatten for #ident #base_bound {
             type Field = __KcField;
             type Partial = __KcPartial;
             const LEN: usize = #n_own #base_len;
@@ -333,7 +380,7 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
             #[inline]
             fn field(name: &str) -> #p::Option<__KcField> {
                 match name {
-                    #(#wire => #p::Option::Some(__KcField::#variants),)*
+                    #(#wire #(| #aliases)* => #p::Option::Some(__KcField::#variants),)*
                     _ => #base_match,
                 }
             }
@@ -375,7 +422,7 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
         #flatten
 
         #[automatically_derived]
-        impl #p::serde::Serialize for #ident {
+        impl #p::serde::Serialize for #ident #base_bound {
             fn serialize<S: #p::serde::Serializer>(&self, serializer: S) -> #p::Result<S::Ok, S::Error> {
                 use #p::serde::ser::SerializeStruct as _;
                 let mut s = serializer.serialize_struct(#name, <Self as #p::Flatten>::LEN)?;
@@ -385,10 +432,10 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
         }
 
         #[automatically_derived]
-        impl<'de> #p::serde::Deserialize<'de> for #ident {
+        impl<'de> #p::serde::Deserialize<'de> for #ident #base_bound {
             fn deserialize<D: #p::serde::Deserializer<'de>>(deserializer: D) -> #p::Result<Self, D::Error> {
                 struct __KcVisitor;
-                impl<'de> #p::serde::de::Visitor<'de> for __KcVisitor {
+                impl<'de> #p::serde::de::Visitor<'de> for __KcVisitor #base_bound {
                     type Value = #ident;
                     fn expecting(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                         f.write_str(concat!("struct ", #name))

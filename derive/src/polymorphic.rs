@@ -19,39 +19,54 @@ struct Args {
 
 fn parse_args(cx: &Ctxt, args: TokenStream, on_trait: bool) -> Args {
     let mut a = Args::default();
+    // Mistakes are collected, not returned, so that every one is reported and
+    // the item still expands with the arguments that were right.
     let parser = syn::meta::parser(|meta| {
         let span = meta.path.span();
         let dup = |what: &str| syn::Error::new(span, format!("`{what}` is given twice; keep one"));
         if on_trait && meta.path.is_ident("tag") {
+            let v: LitStr = meta.value()?.parse()?;
             if a.tag.is_some() {
-                return Err(dup("tag"));
+                cx.syn_error(dup("tag"));
+            } else {
+                a.tag = Some(v);
             }
-            a.tag = Some(meta.value()?.parse()?);
         } else if on_trait && meta.path.is_ident("topic") {
+            let v: LitStr = meta.value()?.parse()?;
             if a.topic.is_some() {
-                return Err(dup("topic"));
+                cx.syn_error(dup("topic"));
+            } else {
+                a.topic = Some(v);
             }
-            a.topic = Some(meta.value()?.parse()?);
         } else if on_trait && meta.path.is_ident("codec") {
+            let v: syn::Type = meta.value()?.parse()?;
             if a.codec.is_some() {
-                return Err(dup("codec"));
+                cx.syn_error(dup("codec"));
+            } else {
+                a.codec = Some(v);
             }
-            a.codec = Some(meta.value()?.parse()?);
         } else if !on_trait && meta.path.is_ident("name") {
+            let v: LitStr = meta.value()?.parse()?;
             if a.name.is_some() {
-                return Err(dup("name"));
+                cx.syn_error(dup("name"));
+            } else {
+                a.name = Some(v);
             }
-            a.name = Some(meta.value()?.parse()?);
         } else {
             let expected = if on_trait {
                 "on a trait: tag, topic, codec"
             } else {
                 "on an impl: name"
             };
-            return Err(meta.error(format!(
+            cx.syn_error(meta.error(format!(
                 "unknown argument `{}`; expected {expected}",
                 meta.path.to_token_stream().to_string().replace(' ', "")
             )));
+            if meta.input.peek(syn::Token![=]) {
+                let _: syn::Expr = meta.value()?.parse()?;
+            } else if meta.input.peek(syn::token::Paren) {
+                let _: proc_macro2::Group = meta.input.parse()?;
+            }
         }
         Ok(())
     });
@@ -59,6 +74,19 @@ fn parse_args(cx: &Ctxt, args: TokenStream, on_trait: bool) -> Args {
         cx.syn_error(e);
     }
     a
+}
+
+/// On errors, the errors plus `fallback`: the item as written, or its
+/// expansion with the arguments that were right, so nothing that uses the
+/// item fails as well.
+fn with_errors(cx: Ctxt, fallback: TokenStream) -> TokenStream {
+    match cx.check() {
+        Ok(()) => fallback,
+        Err(e) => {
+            let errors = e.into_compile_error();
+            quote!(#errors #fallback)
+        }
+    }
 }
 
 pub(crate) fn expand(args: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
@@ -69,31 +97,46 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> syn::Result<Token
             let args = parse_args(&cx, args, true);
             if !t.generics.params.is_empty() {
                 cx.error_spanned_by(&t.generics, "polymorphic traits cannot be generic");
+                return Ok(with_errors(cx, t.into_token_stream()));
             }
-            cx.check()?;
-            Ok(expand_trait(t, &args))
+            Ok(with_errors(cx, expand_trait(t, &args)))
         }
         Item::Impl(i) => {
             let args = parse_args(&cx, args, false);
+            let mut registrable = true;
             if i.trait_.is_none() {
+                registrable = false;
                 cx.error_spanned_by(
                     &i.self_ty,
                     "expected `impl Trait for Type`: the attribute registers a type for a polymorphic trait",
                 );
             }
             if !i.generics.params.is_empty() {
+                registrable = false;
                 cx.error_spanned_by(
                     &i.generics,
                     "generic impls cannot be registered: each registered type needs one fixed tag",
                 );
             }
-            cx.check()?;
-            Ok(expand_impl(i, &args))
+            if !registrable {
+                // An inherent impl is kept as written. A generic trait impl
+                // is dropped: without typetag's methods it could not compile.
+                let keep = if i.trait_.is_none() {
+                    i.into_token_stream()
+                } else {
+                    TokenStream::new()
+                };
+                return Ok(with_errors(cx, keep));
+            }
+            Ok(with_errors(cx, expand_impl(i, &args)))
         }
-        other => Err(syn::Error::new_spanned(
-            other,
-            "`#[kafka_codec::polymorphic]` goes on a trait or on an `impl Trait for Type` block",
-        )),
+        other => {
+            cx.error_spanned_by(
+                &other,
+                "`#[kafka_codec::polymorphic]` goes on a trait or on an `impl Trait for Type` block",
+            );
+            Ok(with_errors(cx, other.into_token_stream()))
+        }
     }
 }
 

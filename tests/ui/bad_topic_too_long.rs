@@ -1,0 +1,10 @@
+use kafka_codec::KafkaMessage;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, KafkaMessage)]
+#[kafka(topic = "tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt")]
+struct Order {
+    id: u64,
+}
+
+fn main() {}

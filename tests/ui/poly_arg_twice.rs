@@ -1,0 +1,6 @@
+#[kafka_codec::polymorphic(tag = "kind", tag = "type", topic = "shapes", topic = "forms")]
+trait Shape {
+    fn area(&self) -> f64;
+}
+
+fn main() {}

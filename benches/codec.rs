@@ -1,2 +1,858 @@
-//! Encoding benches (placeholder until the suite lands).
-fn main() {}
+//! Codec benchmarks. Every group measures the crate next to the raw baseline
+//! it wraps (plain serde_json, plain rmp-serde, a plain struct), in the same
+//! run, on the same bytes, so the ratio is the result and the absolute times
+//! are only context.
+//!
+//! ```text
+//! cargo bench --bench codec --all-features
+//! ```
+//!
+//! Payloads come from the sample hierarchy of `tests/support/sample.rs`, with
+//! a fixed seed, at about 100 B, 1 KB and 10 KB; their exact sizes are
+//! printed first.
+//!
+//! At the end the run prints a table of ratios, framework throughput over
+//! baseline throughput (= baseline time / framework time), two ways:
+//!
+//! * **criterion**: from the mean point estimates criterion wrote to
+//!   `<criterion home>/<group>/<function>/<payload>/new/estimates.json`;
+//! * **paired**: measured once more right after criterion, alternating short
+//!   batches of the two routines and taking the median of the per-batch
+//!   ratios. Both routines see the same machine load, which criterion's
+//!   back-to-back runs seconds apart do not on a shared machine; the verdict
+//!   against the target uses this one.
+//!
+//! The same table is written as `ratios.csv` into the criterion home.
+//! `BENCHMARKS.md` holds the results of a run and what they mean.
+
+#[path = "../tests/support/sample.rs"]
+mod sample;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use kafka_codec::{Error, ErrorKind, Json, KafkaCodec, KafkaMessage, MsgPack, Position};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use sample::{Address, Department, Employee, Entity, EntityBase, Order};
+
+const SEED: u64 = 0x006b_6166_6b61;
+
+fn rng() -> StdRng {
+    StdRng::seed_from_u64(SEED)
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(30)
+        // The default 100 000 bootstrap resamples cost more than the
+        // measurement itself at this sample size.
+        .nresamples(10_000)
+}
+
+// ---------------------------------------------------------------------------
+// Payloads
+
+/// One value to encode and decode, with a stable label for the report.
+struct Payload<T> {
+    label: &'static str,
+    value: T,
+}
+
+fn json_len<T: Serialize>(value: &T) -> usize {
+    serde_json::to_vec(value)
+        .expect("sample values encode")
+        .len()
+}
+
+/// The smallest order, same seed, whose JSON is at least `target` bytes.
+fn order_of_size(target: usize) -> (Order, usize) {
+    (0..10_000)
+        .map(|n| (sample::order_with(&mut rng(), n), n))
+        .find(|(order, _)| json_len(order) >= target)
+        .expect("orders grow with their items")
+}
+
+/// An entity base (~100 B), an order of ~1 KB and one of ~10 KB.
+struct Payloads {
+    small: Payload<EntityBase>,
+    medium: Payload<Order>,
+    large: Payload<Order>,
+}
+
+/// Built once, printed once.
+fn payloads() -> &'static Payloads {
+    static PAYLOADS: OnceLock<Payloads> = OnceLock::new();
+    PAYLOADS.get_or_init(|| {
+        let small = sample::entity_base(&mut rng());
+        let (medium, n_medium) = order_of_size(1024);
+        let (large, n_large) = order_of_size(10 * 1024);
+        println!("payloads (JSON bytes):");
+        println!("  100B  EntityBase               {:>6}", json_len(&small));
+        println!(
+            "  1KB   Order, {n_medium:>3} line items    {:>6}",
+            json_len(&medium)
+        );
+        println!(
+            "  10KB  Order, {n_large:>3} line items    {:>6}",
+            json_len(&large)
+        );
+        Payloads {
+            small: Payload {
+                label: "100B",
+                value: small,
+            },
+            medium: Payload {
+                label: "1KB",
+                value: medium,
+            },
+            large: Payload {
+                label: "10KB",
+                value: large,
+            },
+        }
+    })
+}
+
+fn employee() -> Employee {
+    sample::employee(&mut rng())
+}
+
+/// A routine that encodes into a buffer of its own, reused across calls, as
+/// a producer does.
+fn encoder(mut encode: impl FnMut(&mut Vec<u8>)) -> impl FnMut() {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    move || {
+        buf.clear();
+        encode(&mut buf);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Measuring
+
+/// A criterion group that also re-measures its pairs side by side.
+struct Group<'a> {
+    inner: BenchmarkGroup<'a, WallTime>,
+    name: &'static str,
+    /// (function, payload) measured by criterion in this run.
+    measured: HashSet<(String, String)>,
+}
+
+impl<'a> Group<'a> {
+    fn new(c: &'a mut Criterion, name: &'static str) -> Self {
+        Group {
+            inner: c.benchmark_group(name),
+            name,
+            measured: HashSet::new(),
+        }
+    }
+
+    /// Measures `routine` with criterion; `bytes` is the payload size it
+    /// reads or writes.
+    fn bench<R>(
+        &mut self,
+        function: &str,
+        payload: &str,
+        bytes: usize,
+        routine: &mut impl FnMut() -> R,
+    ) {
+        self.inner.throughput(Throughput::Bytes(bytes as u64));
+        self.inner
+            .bench_function(BenchmarkId::new(function, payload), |b| {
+                b.iter(&mut *routine);
+            });
+        // Skipped by a filter, or only run once by `--test`: no estimate.
+        if estimate_path(self.name, function, payload).is_some_and(|p| mean_if_fresh(&p).is_some())
+        {
+            self.measured
+                .insert((function.to_owned(), payload.to_owned()));
+        }
+    }
+
+    /// Measures `framework` against `baseline` once more, interleaved, if
+    /// criterion measured both in this run.
+    fn paired<RA, RB>(
+        &self,
+        (framework, fw): (&'static str, &mut impl FnMut() -> RA),
+        (baseline, base): (&'static str, &mut impl FnMut() -> RB),
+        payload: &str,
+    ) {
+        let measured = |f: &str| self.measured.contains(&(f.to_owned(), payload.to_owned()));
+        if !(measured(framework) && measured(baseline)) {
+            return;
+        }
+        let ratio = paired_ratio(fw, base);
+        PAIRED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((self.name, framework, baseline, payload.to_owned()), ratio);
+    }
+
+    fn finish(self) {
+        self.inner.finish();
+    }
+}
+
+/// Paired ratios: (group, framework, baseline, payload) → ratio.
+static PAIRED: Mutex<PairedRatios> = Mutex::new(BTreeMap::new());
+type PairedRatios = BTreeMap<(&'static str, &'static str, &'static str, String), f64>;
+
+/// baseline time / framework time, as the median over alternating batches.
+fn paired_ratio<RA, RB>(fw: &mut impl FnMut() -> RA, base: &mut impl FnMut() -> RB) -> f64 {
+    fn batch<R>(f: &mut impl FnMut() -> R, n: u32) -> f64 {
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(f());
+        }
+        start.elapsed().as_secs_f64()
+    }
+    // Batches of about a millisecond: long enough for the clock, short
+    // enough that load changes hit both sides alike.
+    let mut n = 1;
+    while batch(fw, n) < 1e-3 && n < 1 << 20 {
+        n *= 2;
+    }
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut ratios = Vec::new();
+    while ratios.len() < 20 || Instant::now() < deadline {
+        // Alternate which goes first, so neither always runs on a warm cache.
+        let (a, b) = if ratios.len() % 2 == 0 {
+            let a = batch(fw, n);
+            (a, batch(base, n))
+        } else {
+            let b = batch(base, n);
+            (batch(fw, n), b)
+        };
+        ratios.push(b / a);
+    }
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
+// ---------------------------------------------------------------------------
+// 1. The Json codec against serde_json on the same concrete type
+
+fn json_encode_one<T: KafkaMessage>(g: &mut Group<'_>, p: &Payload<T>) {
+    let v = &p.value;
+    let len = json_len(v);
+    let mut codec =
+        encoder(|buf| KafkaCodec::<T>::encode(&Json::new(), black_box(v), buf).unwrap());
+    let mut serde = encoder(|buf| serde_json::to_writer(buf, black_box(v)).unwrap());
+    // The allocating forms, for a caller without a buffer of its own.
+    let mut to_bytes = || black_box(v).to_bytes().unwrap();
+    let mut to_vec = || serde_json::to_vec(black_box(v)).unwrap();
+    g.bench("Json", p.label, len, &mut codec);
+    g.bench("serde_json::to_writer", p.label, len, &mut serde);
+    g.bench("to_bytes", p.label, len, &mut to_bytes);
+    g.bench("serde_json::to_vec", p.label, len, &mut to_vec);
+    g.paired(
+        ("Json", &mut codec),
+        ("serde_json::to_writer", &mut serde),
+        p.label,
+    );
+    g.paired(
+        ("to_bytes", &mut to_bytes),
+        ("serde_json::to_vec", &mut to_vec),
+        p.label,
+    );
+}
+
+fn json_decode_one<T: KafkaMessage>(g: &mut Group<'_>, p: &Payload<T>) {
+    let bytes = serde_json::to_vec(&p.value).unwrap();
+    let mut codec = || KafkaCodec::<T>::decode(&Json::new(), black_box(&bytes)).unwrap();
+    let mut from_bytes = || T::from_bytes(black_box(&bytes)).unwrap();
+    let mut serde = || serde_json::from_slice::<T>(black_box(&bytes)).unwrap();
+    g.bench("Json", p.label, bytes.len(), &mut codec);
+    g.bench("from_bytes", p.label, bytes.len(), &mut from_bytes);
+    g.bench("serde_json::from_slice", p.label, bytes.len(), &mut serde);
+    g.paired(
+        ("Json", &mut codec),
+        ("serde_json::from_slice", &mut serde),
+        p.label,
+    );
+    g.paired(
+        ("from_bytes", &mut from_bytes),
+        ("serde_json::from_slice", &mut serde),
+        p.label,
+    );
+}
+
+fn json_encode(c: &mut Criterion) {
+    let p = payloads();
+    let mut g = Group::new(c, "json/encode");
+    json_encode_one(&mut g, &p.small);
+    json_encode_one(&mut g, &p.medium);
+    json_encode_one(&mut g, &p.large);
+    g.finish();
+}
+
+fn json_decode(c: &mut Criterion) {
+    let p = payloads();
+    let mut g = Group::new(c, "json/decode");
+    json_decode_one(&mut g, &p.small);
+    json_decode_one(&mut g, &p.medium);
+    json_decode_one(&mut g, &p.large);
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 2. Trait objects: typetag, the fast path, and the concrete type
+
+fn poly_decode_one<T>(g: &mut Group<'_>, label: &'static str, value: T)
+where
+    T: Entity + KafkaMessage + PartialEq + std::fmt::Debug,
+{
+    let boxed: Box<dyn Entity> = Box::new(value);
+    let bytes = boxed.to_bytes().unwrap();
+    println!("  {label:<10} tagged JSON {:>6} bytes", bytes.len());
+    let expected = boxed.downcast_ref::<T>().unwrap();
+    // All three read the same value from the same bytes.
+    let via_typetag = <Json as KafkaCodec<Box<dyn Entity>>>::decode(&Json::new(), &bytes).unwrap();
+    let via_fast_path = <Box<dyn Entity>>::from_bytes(&bytes).unwrap();
+    assert_eq!(via_typetag.downcast_ref::<T>(), Some(expected));
+    assert_eq!(via_fast_path.downcast_ref::<T>(), Some(expected));
+    assert_eq!(&serde_json::from_slice::<T>(&bytes).unwrap(), expected);
+
+    let mut typetag =
+        || <Json as KafkaCodec<Box<dyn Entity>>>::decode(&Json::new(), black_box(&bytes)).unwrap();
+    let mut fast_path = || <Box<dyn Entity>>::from_bytes(black_box(&bytes)).unwrap();
+    // serde skips the "type" key the concrete type does not have.
+    let mut concrete = || serde_json::from_slice::<T>(black_box(&bytes)).unwrap();
+    g.bench("typetag", label, bytes.len(), &mut typetag);
+    g.bench("fast_path", label, bytes.len(), &mut fast_path);
+    g.bench("concrete", label, bytes.len(), &mut concrete);
+    g.paired(
+        ("fast_path", &mut fast_path),
+        ("concrete", &mut concrete),
+        label,
+    );
+    g.paired(
+        ("typetag", &mut typetag),
+        ("concrete", &mut concrete),
+        label,
+    );
+    g.paired(
+        ("fast_path", &mut fast_path),
+        ("typetag", &mut typetag),
+        label,
+    );
+}
+
+fn poly_decode(c: &mut Criterion) {
+    let p = payloads();
+    println!("trait-object payloads:");
+    let mut g = Group::new(c, "poly/decode");
+    poly_decode_one(&mut g, "Order-0", sample::order_with(&mut rng(), 0));
+    poly_decode_one(&mut g, "Employee", employee());
+    poly_decode_one(&mut g, "Order-1KB", p.medium.value.clone());
+    poly_decode_one(&mut g, "Order-10KB", p.large.value.clone());
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 3. Hierarchies: #[kafka(base)] against the same fields inline, and against
+//    #[serde(flatten)]
+
+/// `Employee`'s wire shape, every field of EntityBase, Person and Employee
+/// declared in one struct: the best serde's derive can do.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct EmployeeInline {
+    id: Uuid,
+    created_at: DateTime<Utc>,
+    name: String,
+    email: String,
+    birth_date: NaiveDate,
+    address: Address,
+    tags: BTreeSet<String>,
+    phone: Option<String>,
+    employee_no: u32,
+    department: Department,
+    salary: Decimal,
+    manager_id: Option<Uuid>,
+    skills: BTreeSet<String>,
+}
+
+/// The same three levels with serde's own `#[serde(flatten)]`: what
+/// `#[kafka(base)]` replaces.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct EntityBaseFlat {
+    id: Uuid,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct PersonFlat {
+    #[serde(flatten)]
+    entity: EntityBaseFlat,
+    name: String,
+    email: String,
+    birth_date: NaiveDate,
+    address: Address,
+    tags: BTreeSet<String>,
+    phone: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct EmployeeFlat {
+    #[serde(flatten)]
+    person: PersonFlat,
+    employee_no: u32,
+    department: Department,
+    salary: Decimal,
+    manager_id: Option<Uuid>,
+    skills: BTreeSet<String>,
+}
+
+/// Decodes `bytes` as `T` and checks it writes the very same bytes back.
+fn same_wire<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> T {
+    let value: T = serde_json::from_slice(bytes).unwrap();
+    assert_eq!(serde_json::to_vec(&value).unwrap(), bytes);
+    value
+}
+
+fn hierarchy(c: &mut Criterion) {
+    let bytes = serde_json::to_vec(&employee()).unwrap();
+    let len = bytes.len();
+    println!("hierarchy payload: Employee, {len} JSON bytes");
+    let derived: Employee = same_wire(&bytes);
+    let inline: EmployeeInline = same_wire(&bytes);
+    let flat: EmployeeFlat = same_wire(&bytes);
+
+    let mut g = Group::new(c, "hierarchy/decode");
+    let mut de_derived = || serde_json::from_slice::<Employee>(black_box(&bytes)).unwrap();
+    let mut de_inline = || serde_json::from_slice::<EmployeeInline>(black_box(&bytes)).unwrap();
+    let mut de_flat = || serde_json::from_slice::<EmployeeFlat>(black_box(&bytes)).unwrap();
+    g.bench("kafka(base)", "Employee", len, &mut de_derived);
+    g.bench("inline", "Employee", len, &mut de_inline);
+    g.bench("serde(flatten)", "Employee", len, &mut de_flat);
+    g.paired(
+        ("kafka(base)", &mut de_derived),
+        ("inline", &mut de_inline),
+        "Employee",
+    );
+    g.paired(
+        ("serde(flatten)", &mut de_flat),
+        ("inline", &mut de_inline),
+        "Employee",
+    );
+    g.finish();
+
+    let mut g = Group::new(c, "hierarchy/encode");
+    let mut ser_derived = encoder(|buf| serde_json::to_writer(buf, black_box(&derived)).unwrap());
+    let mut ser_inline = encoder(|buf| serde_json::to_writer(buf, black_box(&inline)).unwrap());
+    let mut ser_flat = encoder(|buf| serde_json::to_writer(buf, black_box(&flat)).unwrap());
+    g.bench("kafka(base)", "Employee", len, &mut ser_derived);
+    g.bench("inline", "Employee", len, &mut ser_inline);
+    g.bench("serde(flatten)", "Employee", len, &mut ser_flat);
+    g.paired(
+        ("kafka(base)", &mut ser_derived),
+        ("inline", &mut ser_inline),
+        "Employee",
+    );
+    g.paired(
+        ("serde(flatten)", &mut ser_flat),
+        ("inline", &mut ser_inline),
+        "Employee",
+    );
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 4a. MessagePack: the MsgPack codec against rmp-serde, and against JSON
+//
+// Each function's throughput counts the bytes of its own format; the ratios
+// compare time per message.
+
+fn msgpack_encode_one<T: KafkaMessage>(g: &mut Group<'_>, p: &Payload<T>) {
+    let v = &p.value;
+    let json_len = json_len(v);
+    let mp_len = rmp_serde::to_vec_named(v).unwrap().len();
+    println!(
+        "  {:<5} JSON {json_len:>6} bytes, MessagePack {mp_len:>6} bytes ({:.0}%)",
+        p.label,
+        percent(mp_len, json_len)
+    );
+    let mut codec =
+        encoder(|buf| KafkaCodec::<T>::encode(&MsgPack::new(), black_box(v), buf).unwrap());
+    let mut rmp = encoder(|buf| rmp_serde::encode::write_named(buf, black_box(v)).unwrap());
+    let mut json = encoder(|buf| KafkaCodec::<T>::encode(&Json::new(), black_box(v), buf).unwrap());
+    g.bench("MsgPack", p.label, mp_len, &mut codec);
+    g.bench("rmp_serde::write_named", p.label, mp_len, &mut rmp);
+    g.bench("Json", p.label, json_len, &mut json);
+    g.paired(
+        ("MsgPack", &mut codec),
+        ("rmp_serde::write_named", &mut rmp),
+        p.label,
+    );
+    g.paired(("MsgPack", &mut codec), ("Json", &mut json), p.label);
+}
+
+fn msgpack_decode_one<T: KafkaMessage>(g: &mut Group<'_>, p: &Payload<T>) {
+    let json_bytes = serde_json::to_vec(&p.value).unwrap();
+    let mp_bytes = rmp_serde::to_vec_named(&p.value).unwrap();
+    let mut codec = || KafkaCodec::<T>::decode(&MsgPack::new(), black_box(&mp_bytes)).unwrap();
+    let mut rmp = || rmp_serde::from_slice::<T>(black_box(&mp_bytes)).unwrap();
+    let mut json = || KafkaCodec::<T>::decode(&Json::new(), black_box(&json_bytes)).unwrap();
+    g.bench("MsgPack", p.label, mp_bytes.len(), &mut codec);
+    g.bench("rmp_serde::from_slice", p.label, mp_bytes.len(), &mut rmp);
+    g.bench("Json", p.label, json_bytes.len(), &mut json);
+    g.paired(
+        ("MsgPack", &mut codec),
+        ("rmp_serde::from_slice", &mut rmp),
+        p.label,
+    );
+    g.paired(("MsgPack", &mut codec), ("Json", &mut json), p.label);
+}
+
+#[allow(clippy::cast_precision_loss)] // sizes of a few KB
+fn percent(part: usize, whole: usize) -> f64 {
+    100.0 * part as f64 / whole as f64
+}
+
+fn msgpack(c: &mut Criterion) {
+    let p = payloads();
+    println!("encoded sizes:");
+    let mut g = Group::new(c, "msgpack/encode");
+    msgpack_encode_one(&mut g, &p.small);
+    msgpack_encode_one(&mut g, &p.medium);
+    msgpack_encode_one(&mut g, &p.large);
+    g.finish();
+    let mut g = Group::new(c, "msgpack/decode");
+    msgpack_decode_one(&mut g, &p.small);
+    msgpack_decode_one(&mut g, &p.medium);
+    msgpack_decode_one(&mut g, &p.large);
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 4b. A codec written outside the crate, against plain serde_json
+
+/// JSON behind a one-byte schema version, a common framing for topics that
+/// predate record headers. Written as any user would, with the public API only.
+#[derive(Debug, Clone, Copy)]
+struct VersionedJson {
+    version: u8,
+}
+
+impl VersionedJson {
+    const CONTENT_TYPE: &'static str = "application/vnd.example.v+json";
+}
+
+impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for VersionedJson {
+    fn content_type(&self) -> &str {
+        Self::CONTENT_TYPE
+    }
+
+    fn encode(&self, value: &T, buf: &mut Vec<u8>) -> Result<(), Error> {
+        buf.push(self.version);
+        serde_json::to_writer(buf, value).map_err(|e| Error::encode(Self::CONTENT_TYPE, e))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<T, Error> {
+        match bytes.split_first() {
+            Some((&v, body)) if v == self.version => serde_json::from_slice(body).map_err(|e| {
+                let at = Position::LineColumn {
+                    line: e.line(),
+                    column: e.column(),
+                };
+                Error::malformed(Self::CONTENT_TYPE, at, e, bytes)
+            }),
+            _ => Err(Error::with_payload(
+                ErrorKind::Malformed {
+                    content_type: Self::CONTENT_TYPE.into(),
+                    position: Position::Offset(0),
+                    source: format!("expected schema version {}", self.version).into(),
+                },
+                bytes,
+            )),
+        }
+    }
+}
+
+const USER_CODEC: VersionedJson = VersionedJson { version: 3 };
+
+fn user_codec_encode_one<T: KafkaMessage>(g: &mut Group<'_>, p: &Payload<T>) {
+    let v = &p.value;
+    let len = json_len(v);
+    let mut codec = encoder(|buf| USER_CODEC.encode(black_box(v), buf).unwrap());
+    let mut serde = encoder(|buf| serde_json::to_writer(buf, black_box(v)).unwrap());
+    g.bench("VersionedJson", p.label, len, &mut codec);
+    g.bench("serde_json::to_writer", p.label, len, &mut serde);
+    g.paired(
+        ("VersionedJson", &mut codec),
+        ("serde_json::to_writer", &mut serde),
+        p.label,
+    );
+}
+
+fn user_codec_decode_one<T: KafkaMessage>(g: &mut Group<'_>, p: &Payload<T>) {
+    let mut framed = Vec::new();
+    USER_CODEC.encode(&p.value, &mut framed).unwrap();
+    let json = &framed[1..];
+    let mut codec = || KafkaCodec::<T>::decode(&USER_CODEC, black_box(&framed)).unwrap();
+    let mut serde = || serde_json::from_slice::<T>(black_box(json)).unwrap();
+    g.bench("VersionedJson", p.label, json.len(), &mut codec);
+    g.bench("serde_json::from_slice", p.label, json.len(), &mut serde);
+    g.paired(
+        ("VersionedJson", &mut codec),
+        ("serde_json::from_slice", &mut serde),
+        p.label,
+    );
+}
+
+fn user_codec(c: &mut Criterion) {
+    let p = payloads();
+    let mut g = Group::new(c, "user_codec/encode");
+    user_codec_encode_one(&mut g, &p.small);
+    user_codec_encode_one(&mut g, &p.medium);
+    user_codec_encode_one(&mut g, &p.large);
+    g.finish();
+    let mut g = Group::new(c, "user_codec/decode");
+    user_codec_decode_one(&mut g, &p.small);
+    user_codec_decode_one(&mut g, &p.medium);
+    user_codec_decode_one(&mut g, &p.large);
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = json_encode, json_decode, poly_decode, hierarchy, msgpack, user_codec
+}
+
+// ---------------------------------------------------------------------------
+// The ratio table
+
+/// A ratio to report: `framework` against `baseline`, in `group`, for every
+/// payload both were measured on.
+struct Pair {
+    group: &'static str,
+    framework: &'static str,
+    baseline: &'static str,
+    /// The ratio the crate promises, if any; the rest are context.
+    target: Option<f64>,
+}
+
+const fn pair(
+    group: &'static str,
+    framework: &'static str,
+    baseline: &'static str,
+    target: Option<f64>,
+) -> Pair {
+    Pair {
+        group,
+        framework,
+        baseline,
+        target,
+    }
+}
+
+const PAIRS: &[Pair] = &[
+    pair("json/encode", "Json", "serde_json::to_writer", Some(0.95)),
+    pair("json/encode", "to_bytes", "serde_json::to_vec", Some(0.95)),
+    pair("json/decode", "Json", "serde_json::from_slice", Some(0.95)),
+    pair(
+        "json/decode",
+        "from_bytes",
+        "serde_json::from_slice",
+        Some(0.95),
+    ),
+    pair("poly/decode", "fast_path", "concrete", Some(0.8)),
+    pair("poly/decode", "typetag", "concrete", None),
+    pair("poly/decode", "fast_path", "typetag", None),
+    pair("hierarchy/decode", "kafka(base)", "inline", Some(0.9)),
+    pair("hierarchy/decode", "serde(flatten)", "inline", None),
+    pair("hierarchy/encode", "kafka(base)", "inline", Some(0.9)),
+    pair("hierarchy/encode", "serde(flatten)", "inline", None),
+    pair(
+        "msgpack/encode",
+        "MsgPack",
+        "rmp_serde::write_named",
+        Some(0.95),
+    ),
+    pair("msgpack/encode", "MsgPack", "Json", None),
+    pair(
+        "msgpack/decode",
+        "MsgPack",
+        "rmp_serde::from_slice",
+        Some(0.95),
+    ),
+    pair("msgpack/decode", "MsgPack", "Json", None),
+    pair(
+        "user_codec/encode",
+        "VersionedJson",
+        "serde_json::to_writer",
+        Some(0.95),
+    ),
+    pair(
+        "user_codec/decode",
+        "VersionedJson",
+        "serde_json::from_slice",
+        Some(0.95),
+    ),
+];
+
+/// When this run started; estimates older than this are from earlier runs.
+static START: OnceLock<SystemTime> = OnceLock::new();
+
+/// Where criterion writes its results, found the way criterion finds it.
+fn criterion_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    // The bench runs as <target>/<profile>/deps/codec-<hash>.
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(|t| t.join("criterion")))
+        .unwrap_or_else(|| PathBuf::from("target/criterion"))
+}
+
+/// Criterion's directory name for one part of a benchmark id.
+fn dir_name(part: &str) -> String {
+    part.replace(['?', '"', '/', '\\', '*', '<', '>', ':', '|', '^'], "_")
+}
+
+fn estimate_path(group: &str, function: &str, payload: &str) -> Option<PathBuf> {
+    let path = criterion_home()
+        .join(dir_name(group))
+        .join(dir_name(function))
+        .join(dir_name(payload))
+        .join("new")
+        .join("estimates.json");
+    // Criterion shortens longer names; ours are all short.
+    [group, function, payload]
+        .iter()
+        .all(|p| p.len() <= 64)
+        .then_some(path)
+}
+
+/// The mean point estimate in `path`, in nanoseconds, if written in this run.
+fn mean_if_fresh(path: &PathBuf) -> Option<f64> {
+    let start = *START.get()?;
+    if std::fs::metadata(path).ok()?.modified().ok()? < start {
+        return None;
+    }
+    let estimates: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    estimates.pointer("/mean/point_estimate")?.as_f64()
+}
+
+fn fmt_time(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+const PAYLOAD_ORDER: &[&str] = &[
+    "100B",
+    "Order-0",
+    "Employee",
+    "1KB",
+    "Order-1KB",
+    "10KB",
+    "Order-10KB",
+];
+
+/// Prints the ratio of every pair measured in this run, and writes them as
+/// CSV into the criterion home.
+fn report_ratios() {
+    let paired = PAIRED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut csv = String::from(
+        "group,framework,baseline,payload,framework_ns,baseline_ns,ratio_criterion,ratio_paired,target\n",
+    );
+    let mut table = String::new();
+    for pair in PAIRS {
+        for &payload in PAYLOAD_ORDER {
+            let mean =
+                |f: &str| estimate_path(pair.group, f, payload).and_then(|p| mean_if_fresh(&p));
+            let (Some(fw), Some(base)) = (mean(pair.framework), mean(pair.baseline)) else {
+                continue;
+            };
+            let ratio = base / fw;
+            let key = (
+                pair.group,
+                pair.framework,
+                pair.baseline,
+                payload.to_owned(),
+            );
+            let paired_ratio = paired.get(&key).copied();
+            let verdict = match (pair.target, paired_ratio.unwrap_or(ratio)) {
+                (Some(t), r) if r >= t => format!(">= {t:.2} ok"),
+                (Some(t), _) => format!(">= {t:.2} MISSED"),
+                (None, _) => String::new(),
+            };
+            let shown = paired_ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
+            let _ = writeln!(
+                table,
+                "{:<18} {:<15} {:<23} {:<10} {:>10} {:>10} {:>6.2} {:>6}  {verdict}",
+                pair.group,
+                pair.framework,
+                pair.baseline,
+                payload,
+                fmt_time(fw),
+                fmt_time(base),
+                ratio,
+                shown
+            );
+            let _ = writeln!(
+                csv,
+                "{},{},{},{payload},{fw:.1},{base:.1},{ratio:.4},{},{}",
+                pair.group,
+                pair.framework,
+                pair.baseline,
+                paired_ratio.map_or_else(String::new, |r| format!("{r:.4}")),
+                pair.target.map_or_else(String::new, |t| t.to_string())
+            );
+        }
+    }
+    if table.is_empty() {
+        // `--test`, `--list`, or a filter that left no pair whole.
+        return;
+    }
+    println!();
+    println!("Ratios: framework throughput / baseline throughput = baseline time / framework time");
+    println!(
+        "  criterion: from the mean estimates; paired: median of interleaved batches (verdict)"
+    );
+    println!(
+        "{:<18} {:<15} {:<23} {:<10} {:>10} {:>10} {:>6} {:>6}  target",
+        "group", "framework", "baseline", "payload", "framework", "baseline", "crit.", "paired"
+    );
+    print!("{table}");
+    let out = criterion_home().join("ratios.csv");
+    match std::fs::write(&out, csv) {
+        Ok(()) => println!("(also written to {})", out.display()),
+        Err(e) => eprintln!("could not write {}: {e}", out.display()),
+    }
+}
+
+fn main() {
+    // File times may be coarser than the clock: step back a little.
+    START.get_or_init(|| SystemTime::now() - Duration::from_secs(1));
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    report_ratios();
+}

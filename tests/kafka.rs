@@ -326,3 +326,192 @@ async fn encode_errors_never_reach_the_broker() {
         .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Encode { .. }), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_consumer_keeps_order_per_partition_and_bounds_concurrency() {
+    let broker = kafka::broker();
+    let topic = kafka::fresh("partitioned");
+    kafka::create_topic(&broker, &topic, 4).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let mut rng = rng(5);
+    let orders: Vec<Order> = (0..120).map(|_| order(&mut rng)).collect();
+    for o in &orders {
+        producer.send_to(&topic, o).await.unwrap();
+    }
+    let partitioned = kafka::consumer(&broker, &kafka::fresh("g"))
+        .topics(&[&topic])
+        .commit_mode(CommitMode::Manual)
+        .build_partitioned::<Order>()
+        .unwrap();
+    assert_eq!(partitioned.partitions().len(), 4);
+    let seen: Arc<Mutex<Vec<(i32, i64, uuid::Uuid)>>> = Arc::default();
+    let shutdown = CancellationToken::new();
+    let (s, stop, total) = (seen.clone(), shutdown.clone(), orders.len());
+    let report = timeout(
+        LIMIT,
+        partitioned.run(shutdown.clone(), 2, move |record| {
+            let (s, stop) = (s.clone(), stop.clone());
+            async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let mut s = s.lock().unwrap();
+                s.push((
+                    record.partition(),
+                    record.offset(),
+                    record.value().entity.id,
+                ));
+                if s.len() == total {
+                    stop.cancel();
+                }
+                Ok(())
+            }
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()))
+    .unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(report.total(), 120);
+    assert_eq!(report.max_concurrency, 2, "bounded, and concurrent");
+    let ids: HashSet<_> = seen.iter().map(|(_, _, id)| *id).collect();
+    assert_eq!(ids.len(), 120, "each handled once");
+    for p in 0..4 {
+        let offsets: Vec<i64> = seen
+            .iter()
+            .filter(|(q, _, _)| *q == p)
+            .map(|(_, o, _)| *o)
+            .collect();
+        assert!(
+            offsets.windows(2).all(|w| w[0] < w[1]),
+            "in order in partition {p}: {offsets:?}"
+        );
+    }
+    println!("{}: per partition {:?}", broker.kind(), report.handled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_routes_records_by_concrete_type() {
+    use kafka_codec::kafka::Dispatch;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let broker = kafka::broker();
+    let topic = kafka::fresh("dispatch");
+    kafka::create_topic(&broker, &topic, 2).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let mut rng = rng(6);
+    let mut expected: HashMap<&str, usize> = HashMap::new();
+    for _ in 0..40 {
+        let e = random_entity(&mut rng);
+        *expected
+            .entry(match e.type_name() {
+                "Employee" => "Employee",
+                "Order" => "Order",
+                _ => "other",
+            })
+            .or_default() += 1;
+        producer.send_to(&topic, &e).await.unwrap();
+    }
+    let employees = Arc::new(AtomicUsize::new(0));
+    let orders = Arc::new(AtomicUsize::new(0));
+    let others = Arc::new(AtomicUsize::new(0));
+    let (e, o, x) = (employees.clone(), orders.clone(), others.clone());
+    let dispatch = Dispatch::<dyn Entity>::new()
+        .on(move |_, emp: Employee| {
+            assert!(emp.employee_no > 0);
+            e.fetch_add(1, Ordering::SeqCst);
+            async { Ok(()) }
+        })
+        .on(move |meta, order: Order| {
+            assert_eq!(
+                meta.key.as_deref(),
+                Some(order.customer_id.to_string().as_bytes())
+            );
+            o.fetch_add(1, Ordering::SeqCst);
+            async { Ok(()) }
+        })
+        .fallback(move |_, other| {
+            assert!(other.is::<Person>() || other.is::<Customer>());
+            x.fetch_add(1, Ordering::SeqCst);
+            async { Ok(()) }
+        });
+    let consumer = kafka::consumer(&broker, &kafka::fresh("g"))
+        .topics(&[&topic])
+        .build::<Box<dyn Entity>>()
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let (stop, counts) = (
+        shutdown.clone(),
+        [employees.clone(), orders.clone(), others.clone()],
+    );
+    tokio::spawn(async move {
+        while counts
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .sum::<usize>()
+            < 40
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.cancel();
+    });
+    timeout(
+        LIMIT,
+        consumer.run(shutdown.cancelled(), |r| dispatch.handle(r)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()))
+    .unwrap();
+    assert_eq!(
+        employees.load(Ordering::SeqCst),
+        expected.get("Employee").copied().unwrap_or(0)
+    );
+    assert_eq!(
+        orders.load(Ordering::SeqCst),
+        expected.get("Order").copied().unwrap_or(0)
+    );
+    assert_eq!(
+        others.load(Ordering::SeqCst),
+        expected.get("other").copied().unwrap_or(0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_over_the_header_limits_are_poison() {
+    let broker = kafka::broker();
+    let topic = kafka::fresh("headers");
+    kafka::create_topic(&broker, &topic, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let mut hs = OwnedHeaders::new();
+    for i in 0..10 {
+        hs = hs.insert(Header {
+            key: &format!("h{i}"),
+            value: Some("v"),
+        });
+    }
+    let order = order(&mut rng(7));
+    let payload = order.to_bytes().unwrap();
+    producer
+        .send_raw(&topic, None, Some(&payload), hs)
+        .await
+        .unwrap();
+    producer.send_to(&topic, &order).await.unwrap();
+    let consumer = kafka::consumer(&broker, &kafka::fresh("g"))
+        .topics(&[&topic])
+        .max_headers(5)
+        .build::<Order>()
+        .unwrap();
+    let err = timeout(LIMIT, consumer.next())
+        .await
+        .expect("timed out")
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Header { .. }), "{err}");
+    assert_eq!(err.payload(), Some(&payload[..]));
+    let next = timeout(LIMIT, consumer.next())
+        .await
+        .expect("timed out")
+        .unwrap();
+    assert_eq!(
+        next.value(),
+        &order,
+        "the consumer goes on after a poison pill"
+    );
+}

@@ -1,6 +1,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -72,6 +73,47 @@ pub struct ConsumerBuilder {
     policy: PoisonPolicy,
     commit: CommitMode,
     topics: Vec<String>,
+    limits: HeaderLimits,
+}
+
+/// Bounds on the headers of incoming records; a record over them is a
+/// poison pill ([`ErrorKind::Header`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeaderLimits {
+    count: usize,
+    bytes: usize,
+}
+
+impl HeaderLimits {
+    fn exceeded(&self, meta: &crate::RecordMeta) -> Option<String> {
+        if meta.headers.len() > self.count {
+            return Some(format!(
+                "{} headers, more than the limit of {}",
+                meta.headers.len(),
+                self.count
+            ));
+        }
+        let bytes: usize = meta
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, bytes::Bytes::len))
+            .sum();
+        (bytes > self.bytes).then(|| {
+            format!(
+                "{bytes} bytes of headers, more than the limit of {}",
+                self.bytes
+            )
+        })
+    }
+}
+
+impl Default for HeaderLimits {
+    fn default() -> Self {
+        HeaderLimits {
+            count: 64,
+            bytes: 64 * 1024,
+        }
+    }
 }
 
 impl ConsumerBuilder {
@@ -93,7 +135,23 @@ impl ConsumerBuilder {
             policy: PoisonPolicy::Fail,
             commit: CommitMode::Auto,
             topics: Vec::new(),
+            limits: HeaderLimits::default(),
         }
+    }
+
+    /// The most headers a record may carry (default 64).
+    #[must_use]
+    pub fn max_headers(mut self, count: usize) -> Self {
+        self.limits.count = count;
+        self
+    }
+
+    /// The most bytes a record's header names and values may take together
+    /// (default 64 KiB).
+    #[must_use]
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.limits.bytes = bytes;
+        self
     }
 
     /// Sets any librdkafka property.
@@ -131,16 +189,41 @@ impl ConsumerBuilder {
 
     /// Creates and subscribes a consumer of `T` with `codec`.
     pub fn build_with<T: KafkaMessage, C: KafkaCodec<T>>(self, codec: C) -> Result<Consumer<T, C>> {
+        let (consumer, topics) = self.create::<T, C>(codec)?;
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.inner.subscribe(&topics)?;
+        Ok(consumer)
+    }
+
+    /// Creates a consumer of `T` that processes its partitions concurrently
+    /// through one rdkafka client. See [`Partitioned`](super::Partitioned).
+    pub fn build_partitioned<T: KafkaMessage>(self) -> Result<super::Partitioned<T>> {
+        self.build_partitioned_with(T::Codec::default())
+    }
+
+    /// [`build_partitioned`](Self::build_partitioned) with an explicit codec.
+    pub fn build_partitioned_with<T: KafkaMessage, C: KafkaCodec<T> + 'static>(
+        self,
+        codec: C,
+    ) -> Result<super::Partitioned<T, C>> {
+        let (consumer, topics) = self.create::<T, C>(codec)?;
+        super::Partitioned::assign(consumer, &topics)
+    }
+
+    fn create<T: KafkaMessage, C: KafkaCodec<T>>(
+        self,
+        codec: C,
+    ) -> Result<(Consumer<T, C>, Vec<String>)> {
         T::check()?;
         let mut config = self.config.clone();
         if self.commit == CommitMode::Manual {
             config.set("enable.auto.offset.store", "false");
         }
         let inner: StreamConsumer = config.create()?;
-        let topics: Vec<&str> = if self.topics.is_empty() {
-            T::TOPIC.into_iter().collect()
+        let topics: Vec<String> = if self.topics.is_empty() {
+            T::TOPIC.into_iter().map(str::to_owned).collect()
         } else {
-            self.topics.iter().map(String::as_str).collect()
+            self.topics.clone()
         };
         if topics.is_empty() {
             return Err(Error::new(ErrorKind::Other(
@@ -151,7 +234,6 @@ impl ConsumerBuilder {
                 .into(),
             )));
         }
-        inner.subscribe(&topics)?;
         let dead_letters = match &self.policy {
             PoisonPolicy::DeadLetter(_) => {
                 let servers = self.config.get("bootstrap.servers").unwrap_or_default();
@@ -159,15 +241,17 @@ impl ConsumerBuilder {
             }
             _ => None,
         };
-        Ok(Consumer {
-            inner,
+        let consumer = Consumer {
+            inner: Arc::new(inner),
             codec,
             policy: self.policy,
             commit: self.commit,
+            limits: self.limits,
             dead_letters,
             stats: ConsumerStats::default(),
             _marker: PhantomData,
-        })
+        };
+        Ok((consumer, topics))
     }
 }
 
@@ -189,10 +273,11 @@ impl ConsumerBuilder {
 /// # Ok(()) }
 /// ```
 pub struct Consumer<T: KafkaMessage, C: KafkaCodec<T> = <T as KafkaMessage>::Codec> {
-    inner: StreamConsumer,
+    pub(crate) inner: Arc<StreamConsumer>,
     codec: C,
     policy: PoisonPolicy,
     commit: CommitMode,
+    limits: HeaderLimits,
     dead_letters: Option<Producer>,
     stats: ConsumerStats,
     _marker: PhantomData<fn() -> T>,
@@ -225,32 +310,41 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     pub async fn next(&self) -> Result<Record<T>> {
         loop {
             let msg = self.inner.recv().await?;
-            let err = match self.decode(&msg) {
-                Ok(record) => {
-                    self.stats.decoded.fetch_add(1, Ordering::Relaxed);
-                    return Ok(record);
-                }
-                Err(err) => err,
-            };
-            match &self.policy {
-                PoisonPolicy::Fail => return Err(err),
-                PoisonPolicy::Skip => {
-                    tracing::warn!(
-                        topic = msg.topic(),
-                        partition = msg.partition(),
-                        offset = msg.offset(),
-                        error = %err,
-                        "skipping a record that does not decode"
-                    );
-                    self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                }
-                PoisonPolicy::DeadLetter(topic) => {
-                    self.dead_letter(topic, &msg, &err).await?;
-                    self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                }
+            if let Some(record) = self.process(&msg).await? {
+                return Ok(record);
             }
-            self.mark_handled(msg.topic(), msg.partition(), msg.offset())?;
         }
+    }
+
+    /// Decodes one message; a poison pill is handled by the policy and gives
+    /// `None` (or the error, under [`PoisonPolicy::Fail`]).
+    pub(crate) async fn process(&self, msg: &BorrowedMessage<'_>) -> Result<Option<Record<T>>> {
+        let err = match self.decode(msg) {
+            Ok(record) => {
+                self.stats.decoded.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(record));
+            }
+            Err(err) => err,
+        };
+        match &self.policy {
+            PoisonPolicy::Fail => return Err(err),
+            PoisonPolicy::Skip => {
+                tracing::warn!(
+                    topic = msg.topic(),
+                    partition = msg.partition(),
+                    offset = msg.offset(),
+                    error = %err,
+                    "skipping a record that does not decode"
+                );
+                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            }
+            PoisonPolicy::DeadLetter(topic) => {
+                self.dead_letter(topic, msg, &err).await?;
+                self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.mark_handled(msg.topic(), msg.partition(), msg.offset())?;
+        Ok(None)
     }
 
     /// The records as a stream: the Rust form of Python's `async for`.
@@ -330,7 +424,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     /// the commit; the records stay uncommitted and are delivered again to
     /// the next owner (at least once: duplicates possible, nothing lost).
     /// librdkafka also commits stored offsets when the consumer closes.
-    fn commit_at_shutdown(&self) -> Result<()> {
+    pub(crate) fn commit_at_shutdown(&self) -> Result<()> {
         use rdkafka::types::RDKafkaErrorCode as C;
         match self.commit() {
             Err(e)
@@ -349,7 +443,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         }
     }
 
-    fn mark_handled(&self, topic: &str, partition: i32, offset: i64) -> Result<()> {
+    pub(crate) fn mark_handled(&self, topic: &str, partition: i32, offset: i64) -> Result<()> {
         if self.commit == CommitMode::Manual {
             self.inner.store_offset(topic, partition, offset)?;
         }
@@ -358,6 +452,16 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
 
     fn decode(&self, msg: &BorrowedMessage<'_>) -> Result<Record<T>> {
         let meta = meta_of(msg);
+        if let Some(why) = self.limits.exceeded(&meta) {
+            return Err(Error::with_payload(
+                ErrorKind::Header {
+                    name: "*".into(),
+                    reason: why,
+                },
+                msg.payload().unwrap_or_default(),
+            )
+            .at_record(meta));
+        }
         let Some(payload) = msg.payload() else {
             return Err(Error::malformed(
                 self.codec.content_type().to_owned(),

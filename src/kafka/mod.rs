@@ -15,19 +15,26 @@
 //! * [`Group`] runs N members of one consumer group as tokio tasks, each its
 //!   own rdkafka consumer, with graceful shutdown that commits what was
 //!   handled.
+//! * [`Partitioned`] is one client whose partitions are processed
+//!   concurrently, in order within each partition, with bounded concurrency.
+//! * [`Dispatch`] routes trait-object records to handlers by concrete type.
 //! * [`embedded`] starts librdkafka's in-process mock cluster, so examples
 //!   and fast tests need no broker.
 //!
 //! [`ClientConfig`]: rdkafka::ClientConfig
 
 mod consumer;
+mod dispatch;
 pub mod embedded;
 mod group;
+mod partitioned;
 mod producer;
 mod record;
 
 pub use consumer::{CommitMode, Consumer, ConsumerBuilder, ConsumerStats, PoisonPolicy};
+pub use dispatch::Dispatch;
 pub use group::{shutdown_on_ctrl_c, Group, GroupReport};
+pub use partitioned::{PartitionReport, Partitioned};
 pub use producer::{Delivery, Producer, ProducerBuilder};
 pub use record::Record;
 

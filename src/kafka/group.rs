@@ -75,14 +75,22 @@ impl Group {
             let handler = handler.clone();
             let shutdown = shutdown.clone();
             tasks.push(tokio::spawn(async move {
-                consumer
+                let result = consumer
                     .run(shutdown.cancelled(), |record| handler(member, record))
-                    .await
+                    .await;
+                // Handed back, not dropped: a member leaving the group starts a
+                // rebalance, which would refuse the others' final commits.
+                (result, consumer)
             }));
         }
         let mut report = GroupReport::default();
+        let mut stopped = Vec::with_capacity(tasks.len());
         for (member, task) in tasks.into_iter().enumerate() {
-            match task.await {
+            let result = task.await.map(|(result, consumer)| {
+                stopped.push(consumer);
+                result
+            });
+            match result {
                 Ok(Ok(n)) => report.handled.push(n),
                 Ok(Err(e)) => {
                     report.handled.push(0);
@@ -99,6 +107,8 @@ impl Group {
                 }
             }
         }
+        // Every member has committed; now they may leave.
+        drop(stopped);
         Ok(report)
     }
 }

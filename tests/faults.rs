@@ -1,0 +1,481 @@
+//! Fault injection and poison pills at scale: whatever the broker does and
+//! whatever bytes arrive, nothing acknowledged or handled is lost.
+//!
+//! The outage tests need the embedded mock cluster (it can take a broker
+//! down); the poison-pill test runs on the broker under test.
+
+#[path = "support/kafka.rs"]
+mod kafka;
+#[path = "support/sample.rs"]
+mod sample;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use kafka_codec::kafka::embedded::Embedded;
+use kafka_codec::kafka::{CommitMode, ConsumerBuilder, Group, PoisonPolicy, Producer};
+use kafka_codec::{headers, KafkaMessage};
+use rand::{Rng, SeedableRng};
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::message::{Headers, Message, OwnedHeaders};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sample::*;
+use serde::{Deserialize, Serialize};
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+
+const LIMIT: Duration = Duration::from_secs(180);
+/// Messages per test.
+const N: u32 = 10_000;
+
+/// A numbered message, so losses and duplicates can be counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+struct Numbered {
+    #[kafka(key)]
+    seq: u32,
+    body: String,
+}
+
+fn raw_reader(servers: &str, topic: &str) -> StreamConsumer {
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", kafka::fresh("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_loses_nothing_through_a_broker_outage() {
+    let cluster = Embedded::start(1).unwrap();
+    let topic = kafka::fresh("outage");
+    cluster.create_topic(&topic, 4).unwrap();
+    let producer = Arc::new(
+        Producer::builder(cluster.bootstrap_servers())
+            .build()
+            .unwrap(),
+    );
+
+    let sends = futures::stream::iter(0..N).for_each_concurrent(500, |seq| {
+        let producer = producer.clone();
+        let topic = topic.clone();
+        async move {
+            let msg = Numbered {
+                seq,
+                body: format!("message {seq}"),
+            };
+            producer
+                .send_to(&topic, &msg)
+                .await
+                .expect("acknowledged despite the outage");
+        }
+    });
+    let outage = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cluster.cluster().broker_down(1).unwrap();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        cluster.cluster().broker_up(1).unwrap();
+    };
+    let started = std::time::Instant::now();
+    timeout(LIMIT, futures::future::join(sends, outage))
+        .await
+        .expect("timed out");
+    println!("sent {N} through a 4 s outage in {:?}", started.elapsed());
+
+    let reader = raw_reader(cluster.bootstrap_servers(), &topic);
+    let mut counts: HashMap<u32, u32> = HashMap::new();
+    timeout(LIMIT, async {
+        while counts.len() < N as usize {
+            let m = reader.recv().await.unwrap();
+            let msg = Numbered::from_bytes(m.payload().unwrap()).unwrap();
+            *counts.entry(msg.seq).or_default() += 1;
+        }
+        // Anything duplicated would come right behind; give it a moment.
+        while let Ok(Ok(m)) = timeout(Duration::from_secs(2), reader.recv()).await {
+            let msg = Numbered::from_bytes(m.payload().unwrap()).unwrap();
+            *counts.entry(msg.seq).or_default() += 1;
+        }
+    })
+    .await
+    .expect("timed out reading back");
+    let duplicates: u32 = counts.values().map(|c| c - 1).sum();
+    let lost = (0..N).filter(|s| !counts.contains_key(s)).count();
+    println!(
+        "sent {N}, received {}, duplicated {duplicates}, lost {lost}",
+        counts.values().sum::<u32>()
+    );
+    assert_eq!(lost, 0);
+    assert_eq!(
+        duplicates, 0,
+        "the idempotent producer writes each message once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_restarted_mid_stream_resumes_after_its_last_commit() {
+    let cluster = Embedded::start(1).unwrap();
+    let servers = cluster.bootstrap_servers().to_owned();
+    let topic = kafka::fresh("restart");
+    cluster.create_topic(&topic, 4).unwrap();
+    let producer = Arc::new(Producer::builder(&servers).build().unwrap());
+    futures::stream::iter(0..N)
+        .for_each_concurrent(500, |seq| {
+            let (producer, topic) = (producer.clone(), topic.clone());
+            async move {
+                producer
+                    .send_to(
+                        &topic,
+                        &Numbered {
+                            seq,
+                            body: String::new(),
+                        },
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+
+    let group = kafka::fresh("g");
+    let builder = ConsumerBuilder::new(&servers, &group)
+        .set("session.timeout.ms", "6000")
+        .topics(&[&topic])
+        .commit_mode(CommitMode::Manual);
+
+    // First life: handle 4,000 records, with a broker outage in the middle,
+    // commit, then die without a goodbye.
+    let first = builder.clone().build::<Numbered>().unwrap();
+    let mut handled: Vec<(i32, i64, u32)> = Vec::new();
+    timeout(LIMIT, async {
+        while handled.len() < 4_000 {
+            if handled.len() == 2_000 {
+                // The broker goes away for two seconds while records are in
+                // the consumer's local queue.
+                cluster.cluster().broker_down(1).unwrap();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                cluster.cluster().broker_up(1).unwrap();
+            }
+            let r = first.next().await.unwrap();
+            first.ack(&r).unwrap();
+            handled.push((r.partition(), r.offset(), r.value().seq));
+        }
+    })
+    .await
+    .expect("timed out in the first life");
+    let committed = timeout(LIMIT, async {
+        loop {
+            match first.commit() {
+                Ok(()) => break,
+                Err(e) => {
+                    println!("commit retry: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    })
+    .await;
+    committed.expect("commit");
+    let mut last_acked: BTreeMap<i32, i64> = BTreeMap::new();
+    for (p, o, _) in &handled {
+        let e = last_acked.entry(*p).or_insert(*o);
+        *e = (*e).max(*o);
+    }
+    drop(first);
+
+    // Second life: starts after the last committed offset of each partition.
+    let second = builder.build::<Numbered>().unwrap();
+    let mut rest: Vec<(i32, i64, u32)> = Vec::new();
+    let mut first_offsets: BTreeMap<i32, i64> = BTreeMap::new();
+    timeout(LIMIT, async {
+        while handled.len() + rest.len() < N as usize {
+            let r = second.next().await.unwrap();
+            first_offsets.entry(r.partition()).or_insert(r.offset());
+            rest.push((r.partition(), r.offset(), r.value().seq));
+        }
+    })
+    .await
+    .expect("timed out in the second life");
+    for (p, first_offset) in &first_offsets {
+        let expected = last_acked.get(p).map_or(0, |o| o + 1);
+        assert_eq!(
+            *first_offset, expected,
+            "partition {p} resumes after its commit"
+        );
+    }
+    let seen: Vec<u32> = handled.iter().chain(&rest).map(|(_, _, s)| *s).collect();
+    let distinct: HashSet<u32> = seen.iter().copied().collect();
+    println!(
+        "first life {}, second life {}, distinct {}, duplicated {}",
+        handled.len(),
+        rest.len(),
+        distinct.len(),
+        seen.len() - distinct.len()
+    );
+    assert_eq!(distinct.len(), N as usize, "none lost");
+    assert_eq!(seen.len(), N as usize, "none repeated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_pills_at_scale_are_dead_lettered_and_nothing_is_lost() {
+    let broker = kafka::broker();
+    let topic = kafka::fresh("poison");
+    let dlq = kafka::fresh("poison-dlq");
+    kafka::create_topic(&broker, &topic, 4).await;
+    kafka::create_topic(&broker, &dlq, 1).await;
+    let producer = Arc::new(Producer::builder(&broker.servers).build().unwrap());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(10);
+    // 10 % bad: half malformed bytes, half a well-formed unknown type.
+    let n = N as usize;
+    let mut plan: Vec<Result<Box<dyn Entity>, Vec<u8>>> = Vec::with_capacity(n);
+    for i in 0..n {
+        if i % 10 == 3 {
+            let bad = if rng.gen_bool(0.5) {
+                format!("{{\"type\":\"Robot\",\"serial\":{i}}}").into_bytes()
+            } else {
+                let mut b = format!("{{\"type\":\"Order\",\"broken\":{i}").into_bytes();
+                b.push(rng.gen());
+                b
+            };
+            plan.push(Err(bad));
+        } else {
+            plan.push(Ok(random_entity(&mut rng)));
+        }
+    }
+    let plan = Arc::new(plan);
+    // Where each bad message landed.
+    let bad_at: Arc<Mutex<HashSet<(i32, i64)>>> = Arc::default();
+    futures::stream::iter(0..n)
+        .for_each_concurrent(500, |i| {
+            let (producer, topic, plan) = (producer.clone(), topic.clone(), plan.clone());
+            let bad_at = bad_at.clone();
+            async move {
+                match &plan[i] {
+                    Ok(e) => {
+                        producer.send_to(&topic, e).await.unwrap();
+                    }
+                    Err(bad) => {
+                        let key = format!("bad-{i}");
+                        let d = producer
+                            .send_raw(&topic, Some(key.as_bytes()), Some(bad), OwnedHeaders::new())
+                            .await
+                            .unwrap();
+                        bad_at.lock().unwrap().insert((d.partition, d.offset));
+                    }
+                }
+            }
+        })
+        .await;
+    let bad_at = bad_at.lock().unwrap().clone();
+    let good: HashSet<uuid::Uuid> = plan
+        .iter()
+        .filter_map(|p| p.as_ref().ok())
+        .map(|e| e.base().id)
+        .collect();
+    let bad: HashMap<Vec<u8>, Vec<u8>> = plan
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            p.as_ref()
+                .err()
+                .map(|b| (format!("bad-{i}").into_bytes(), b.clone()))
+        })
+        .collect();
+
+    let group = kafka::fresh("g");
+    let builder = kafka::consumer(&broker, &group)
+        .topics(&[&topic])
+        .commit_mode(CommitMode::Manual)
+        .policy(PoisonPolicy::DeadLetter(dlq.clone()));
+    let handled: Arc<Mutex<HashMap<(i32, i64), uuid::Uuid>>> = Arc::default();
+
+    // First run: stopped part-way, as a deploy would.
+    let shutdown = CancellationToken::new();
+    let (h, stop) = (handled.clone(), shutdown.clone());
+    let first = tokio::spawn(Group::new(builder.clone(), 3).run::<Box<dyn Entity>, _, _>(
+        shutdown.clone(),
+        move |_, r| {
+            let (h, stop) = (h.clone(), stop.clone());
+            async move {
+                let mut h = h.lock().unwrap();
+                h.insert((r.partition(), r.offset()), r.value().base().id);
+                if h.len() >= n / 3 {
+                    stop.cancel();
+                }
+                Ok(())
+            }
+        },
+    ));
+    let report = timeout(LIMIT, first)
+        .await
+        .expect("timed out")
+        .unwrap()
+        .unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+
+    // Every committed offset covers only records handled (good ones) or
+    // already in the dead-letter topic (bad ones).
+    let committed = committed_offsets(&broker.servers, &group, &topic);
+    let bad_below = bad_at
+        .iter()
+        .filter(|(p, o)| committed.get(p).is_some_and(|end| o < end))
+        .count();
+    let letters = read_dead_letters(&broker.servers, &dlq, bad_below).await;
+    let lettered: HashSet<(i32, i64)> = letters
+        .iter()
+        .map(|l| {
+            (
+                parse(&l.2[headers::DLQ_PARTITION]),
+                parse::<i64>(&l.2[headers::DLQ_OFFSET]),
+            )
+        })
+        .collect();
+    {
+        let h = handled.lock().unwrap();
+        for (p, end) in &committed {
+            for o in 0..*end {
+                let ok = if bad_at.contains(&(*p, o)) {
+                    lettered.contains(&(*p, o))
+                } else {
+                    h.contains_key(&(*p, o))
+                };
+                assert!(
+                    ok,
+                    "offset {o} of partition {p} committed before it was handled"
+                );
+            }
+        }
+    }
+    println!(
+        "after the first run: committed {committed:?}, {} dead letters",
+        letters.len()
+    );
+
+    // Second run: to the end.
+    let (h, stop, total_good) = (handled.clone(), shutdown.clone(), good.len());
+    let shutdown = CancellationToken::new();
+    let stop2 = shutdown.clone();
+    drop(stop);
+    let second = tokio::spawn(Group::new(builder, 3).run::<Box<dyn Entity>, _, _>(
+        shutdown.clone(),
+        move |_, r| {
+            let (h, stop) = (h.clone(), stop2.clone());
+            async move {
+                let mut h = h.lock().unwrap();
+                h.insert((r.partition(), r.offset()), r.value().base().id);
+                let ids: HashSet<_> = h.values().collect();
+                if ids.len() >= total_good {
+                    stop.cancel();
+                }
+                Ok(())
+            }
+        },
+    ));
+    let report = timeout(LIMIT, second)
+        .await
+        .expect("timed out")
+        .unwrap()
+        .unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+
+    let handled_ids: HashSet<uuid::Uuid> = handled.lock().unwrap().values().copied().collect();
+    assert_eq!(handled_ids, good, "every good message handled");
+    let letters = read_dead_letters(&broker.servers, &dlq, bad.len()).await;
+    let mut lettered_keys: HashMap<Vec<u8>, u32> = HashMap::new();
+    for (key, payload, hs) in &letters {
+        assert_eq!(Some(payload), bad.get(key), "dead letter byte-identical");
+        assert!(
+            hs.contains_key(headers::DLQ_ERROR_KIND) && hs.contains_key(headers::DLQ_ERROR_MESSAGE)
+        );
+        *lettered_keys.entry(key.clone()).or_default() += 1;
+    }
+    assert_eq!(
+        lettered_keys.len(),
+        bad.len(),
+        "every bad message dead-lettered"
+    );
+    let dup_letters: u32 = lettered_keys.values().map(|c| c - 1).sum();
+    println!(
+        "{}: {n} sent, {} good handled, {} bad dead-lettered ({} duplicated), 0 lost",
+        broker.kind(),
+        handled_ids.len(),
+        lettered_keys.len(),
+        dup_letters
+    );
+}
+
+type Letter = (Vec<u8>, Vec<u8>, HashMap<String, Vec<u8>>);
+
+fn parse<T: std::str::FromStr>(bytes: &[u8]) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    std::str::from_utf8(bytes).unwrap().parse().unwrap()
+}
+
+/// Reads the dead-letter topic: at least `at_least` records, then whatever
+/// else arrives within two seconds.
+async fn read_dead_letters(servers: &str, topic: &str, at_least: usize) -> Vec<Letter> {
+    let reader = raw_reader(servers, topic);
+    let mut out = Vec::new();
+    timeout(LIMIT, async {
+        loop {
+            let wait = if out.len() < at_least {
+                LIMIT
+            } else {
+                Duration::from_secs(3)
+            };
+            match timeout(wait, reader.recv()).await {
+                Ok(Ok(m)) => {
+                    let hs = m
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    out.push((
+                        m.key().unwrap_or_default().to_vec(),
+                        m.payload().unwrap_or_default().to_vec(),
+                        hs,
+                    ));
+                }
+                Ok(Err(e)) => panic!("{e}"),
+                Err(_) => break,
+            }
+        }
+    })
+    .await
+    .expect("timed out reading dead letters");
+    out
+}
+
+fn committed_offsets(servers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    got.elements()
+        .iter()
+        .map(|e| {
+            (
+                e.partition(),
+                match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => 0,
+                },
+            )
+        })
+        .collect()
+}

@@ -66,7 +66,8 @@ pub trait KafkaMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
 
     /// Encodes with the default codec.
     fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut buf = Vec::new();
+        // As serde_json::to_vec does: small payloads then fit in one allocation.
+        let mut buf = Vec::with_capacity(128);
         Self::Codec::default().encode(self, &mut buf)?;
         Ok(buf)
     }

@@ -69,6 +69,12 @@ impl Json {
         Ok(())
     }
 
+    /// Decodes bytes whose limits were already checked.
+    #[inline]
+    pub(crate) fn decode_checked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+        serde_json::from_slice(bytes).map_err(|e| Self::error(e, bytes))
+    }
+
     /// Turns a serde_json error into the crate's error, keeping the payload.
     #[cold]
     pub(crate) fn error(e: serde_json::Error, bytes: &[u8]) -> Error {
@@ -106,7 +112,7 @@ impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for Json {
     #[inline]
     fn decode(&self, bytes: &[u8]) -> Result<T> {
         self.check_limits(bytes)?;
-        serde_json::from_slice(bytes).map_err(|e| Self::error(e, bytes))
+        Self::decode_checked(bytes)
     }
 
     fn __builtin(&self) -> Option<Builtin<'_>> {
@@ -120,7 +126,10 @@ fn check_depth(bytes: &[u8], limit: usize) -> Result<()> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
-    for &b in bytes {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        i += 1;
         if in_string {
             if escaped {
                 escaped = false;
@@ -128,11 +137,17 @@ fn check_depth(bytes: &[u8], limit: usize) -> Result<()> {
                 escaped = true;
             } else if b == b'"' {
                 in_string = false;
+            } else {
+                // Jump over the rest of the string's plain bytes at once.
+                i = memchr::memchr2(b'"', b'\\', &bytes[i..]).map_or(bytes.len(), |n| i + n);
             }
             continue;
         }
         match b {
-            b'"' => in_string = true,
+            b'"' => {
+                in_string = true;
+                i = memchr::memchr2(b'"', b'\\', &bytes[i..]).map_or(bytes.len(), |n| i + n);
+            }
             b'[' | b'{' => {
                 depth += 1;
                 if depth > limit {

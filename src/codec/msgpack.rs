@@ -3,7 +3,7 @@
 use std::io::Cursor;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize as _, Serialize};
 
 use super::{Builtin, KafkaCodec, Limits};
 use crate::error::{Error, ErrorKind, Position, Result};
@@ -55,22 +55,36 @@ impl MsgPack {
     }
 
     /// Decodes any deserializable value, enforcing the limits.
+    ///
+    /// Decodes from the slice, borrowing strings rather than copying them; the
+    /// reader that would report a position copies every string, so the
+    /// position of an error is found by decoding again, on the error path
+    /// only.
     pub(crate) fn decode_value<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
         self.limits.check_size(bytes)?;
+        let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+        de.set_max_depth(self.limits.max_depth);
+        match T::deserialize(&mut de) {
+            Ok(value) => match value_len(bytes, self.limits.max_depth.saturating_add(2)) {
+                Some(len) if len == bytes.len() => Ok(value),
+                end => Err(Error::malformed(
+                    Self::CONTENT_TYPE,
+                    end.map_or(Position::Unknown, Position::Offset),
+                    "trailing bytes after the value",
+                    bytes,
+                )),
+            },
+            Err(e) => Err(self.error_at(e, bytes)),
+        }
+    }
+
+    #[cold]
+    fn error_at(&self, e: rmp_serde::decode::Error, bytes: &[u8]) -> Error {
         let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
         de.set_max_depth(self.limits.max_depth);
-        let result = T::deserialize(&mut de);
-        let consumed = usize::try_from(de.position()).unwrap_or(usize::MAX);
-        let value = result.map_err(|e| self.error(e, consumed, bytes))?;
-        if consumed != bytes.len() {
-            return Err(Error::malformed(
-                Self::CONTENT_TYPE,
-                Position::Offset(consumed),
-                "trailing bytes after the value",
-                bytes,
-            ));
-        }
-        Ok(value)
+        let _ = serde::de::IgnoredAny::deserialize(&mut de);
+        let offset = usize::try_from(de.position()).unwrap_or(usize::MAX);
+        self.error(e, offset, bytes)
     }
 
     #[cold]
@@ -107,5 +121,80 @@ impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for MsgPack {
 
     fn __builtin(&self) -> Option<Builtin<'_>> {
         Some(Builtin::MsgPack(self))
+    }
+}
+
+/// The length of the first MessagePack value in `bytes`, without decoding
+/// it; `None` when it is cut short or nests deeper than `max_depth`.
+fn value_len(bytes: &[u8], max_depth: usize) -> Option<usize> {
+    let mut pos = 0usize;
+    // Values still to read at each open level.
+    let mut pending: Vec<u64> = vec![1];
+    while let Some(left) = pending.last_mut() {
+        if *left == 0 {
+            pending.pop();
+            continue;
+        }
+        *left -= 1;
+        let marker = *bytes.get(pos)?;
+        pos += 1;
+        let read = |pos: usize, n: usize| -> Option<u64> {
+            let b = bytes.get(pos..pos + n)?;
+            Some(b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+        };
+        let (skip, children): (u64, u64) = match marker {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
+            0x80..=0x8f => (0, u64::from(marker & 0x0f) * 2),
+            0x90..=0x9f => (0, u64::from(marker & 0x0f)),
+            0xa0..=0xbf => (u64::from(marker & 0x1f), 0),
+            0xc4 | 0xd9 => (read(pos, 1)? + 1, 0),
+            0xc5 | 0xda => (read(pos, 2)? + 2, 0),
+            0xc6 | 0xdb => (read(pos, 4)? + 4, 0),
+            0xc7 => (read(pos, 1)? + 2, 0),
+            0xc8 => (read(pos, 2)? + 3, 0),
+            0xc9 => (read(pos, 4)? + 5, 0),
+            // Fixed-size numbers: float 32/64, uint and int 8 to 64.
+            0xcc | 0xd0 => (1, 0),
+            0xcd | 0xd1 | 0xd4 => (2, 0),
+            0xca | 0xce | 0xd2 => (4, 0),
+            0xcb | 0xcf | 0xd3 => (8, 0),
+            0xd5 => (3, 0),
+            0xd6 => (5, 0),
+            0xd7 => (9, 0),
+            0xd8 => (17, 0),
+            0xdc => (2, read(pos, 2)?),
+            0xdd => (4, read(pos, 4)?),
+            0xde => (2, read(pos, 2)? * 2),
+            0xdf => (4, read(pos, 4)? * 2),
+            0xc1 => return None,
+        };
+        pos = pos.checked_add(usize::try_from(skip).ok()?)?;
+        if pos > bytes.len() {
+            return None;
+        }
+        if children > 0 {
+            if pending.len() > max_depth {
+                return None;
+            }
+            pending.push(children);
+        }
+    }
+    Some(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_len_matches_rmp() {
+        let v = serde_json::json!({"a": [1, 2.5, "x", null, true, {"b": [[], {}]}], "c": "ü".repeat(40)});
+        let bytes = rmp_serde::to_vec_named(&v).unwrap_or_default();
+        assert_eq!(value_len(&bytes, 128), Some(bytes.len()));
+        let mut longer = bytes.clone();
+        longer.push(0x01);
+        assert_eq!(value_len(&longer, 128), Some(bytes.len()));
+        assert_eq!(value_len(&bytes[..bytes.len() - 1], 128), None);
+        assert_eq!(value_len(&[0x91, 0x91, 0x91, 0x01], 2), None);
     }
 }

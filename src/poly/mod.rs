@@ -114,12 +114,13 @@ impl<Tr: ?Sized + 'static> Entry<Tr> {
     }
 }
 
-fn decode_json<T, Tr>(codec: &Json, bytes: &[u8]) -> Result<Box<Tr>>
+/// `decode` checked the limits already; don't scan the payload twice.
+fn decode_json<T, Tr>(_: &Json, bytes: &[u8]) -> Result<Box<Tr>>
 where
     T: Upcast<Tr> + serde::Serialize + serde::de::DeserializeOwned,
     Tr: ?Sized,
 {
-    KafkaCodec::<T>::decode(codec, bytes).map(Upcast::upcast)
+    Json::decode_checked::<T>(bytes).map(Upcast::upcast)
 }
 
 #[cfg(feature = "msgpack")]

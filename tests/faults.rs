@@ -38,18 +38,6 @@ struct Numbered {
     body: String,
 }
 
-fn raw_reader(servers: &str, topic: &str) -> StreamConsumer {
-    let c: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("group.id", kafka::fresh("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .unwrap();
-    c.subscribe(&[topic]).unwrap();
-    c
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_loses_nothing_through_a_broker_outage() {
     let cluster = Embedded::start(1).unwrap();
@@ -87,7 +75,7 @@ async fn producer_loses_nothing_through_a_broker_outage() {
         .expect("timed out");
     println!("sent {N} through a 4 s outage in {:?}", started.elapsed());
 
-    let reader = raw_reader(cluster.bootstrap_servers(), &topic);
+    let reader = kafka::raw_reader(cluster.bootstrap_servers(), &topic);
     let mut counts: HashMap<u32, u32> = HashMap::new();
     timeout(LIMIT, async {
         while counts.len() < N as usize {
@@ -420,7 +408,7 @@ where
 /// Reads the dead-letter topic: at least `at_least` records, then whatever
 /// else arrives within two seconds.
 async fn read_dead_letters(servers: &str, topic: &str, at_least: usize) -> Vec<Letter> {
-    let reader = raw_reader(servers, topic);
+    let reader = kafka::raw_reader(servers, topic);
     let mut out = Vec::new();
     timeout(LIMIT, async {
         loop {

@@ -14,14 +14,9 @@ use std::time::Duration;
 use kafka_codec::kafka::{CommitMode, Group, PoisonPolicy, Producer};
 use kafka_codec::{headers, ErrorKind, KafkaMessage};
 use rand::SeedableRng;
-use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::ClientConfig;
 use sample::*;
-use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-
-const LIMIT: Duration = Duration::from_secs(90);
 
 fn rng(seed: u64) -> rand::rngs::StdRng {
     rand::rngs::StdRng::seed_from_u64(seed)
@@ -43,7 +38,7 @@ async fn polymorphic_hierarchy_round_trips_with_headers() {
         .build::<Box<dyn Entity>>()
         .unwrap();
     let mut got = HashMap::new();
-    timeout(LIMIT, async {
+    kafka::within(&broker, async {
         while got.len() < sent.len() {
             let record = consumer.next().await.unwrap();
             let value = record.value();
@@ -63,8 +58,7 @@ async fn polymorphic_hierarchy_round_trips_with_headers() {
             got.insert(value.base().id, format!("{value:?}"));
         }
     })
-    .await
-    .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()));
+    .await;
     for entity in &sent {
         assert_eq!(got.get(&entity.base().id), Some(&format!("{entity:?}")));
     }
@@ -111,11 +105,7 @@ async fn group_of_three_handles_every_message_exactly_once() {
             }
         }),
     );
-    let report = timeout(LIMIT, run)
-        .await
-        .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()))
-        .unwrap()
-        .unwrap();
+    let report = kafka::within(&broker, run).await.unwrap().unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), orders.len());
@@ -150,7 +140,7 @@ async fn manual_commit_then_restart_resumes_after_the_last_commit() {
     // First run: handle 40, read 5 more without handling them, commit, stop.
     let first = builder.clone().build::<Order>().unwrap();
     let mut handled = Vec::new();
-    timeout(LIMIT, async {
+    kafka::within(&broker, async {
         while handled.len() < 40 {
             let r = first.next().await.unwrap();
             first.ack(&r).unwrap();
@@ -160,15 +150,14 @@ async fn manual_commit_then_restart_resumes_after_the_last_commit() {
             let _unhandled = first.next().await.unwrap();
         }
     })
-    .await
-    .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()));
+    .await;
     first.commit().unwrap();
     drop(first);
 
     // Second run: starts right after the 40th record.
     let second = builder.build::<Order>().unwrap();
     let mut rest = Vec::new();
-    timeout(LIMIT, async {
+    kafka::within(&broker, async {
         while rest.len() < 60 {
             let r = second.next().await.unwrap();
             if rest.is_empty() {
@@ -177,8 +166,7 @@ async fn manual_commit_then_restart_resumes_after_the_last_commit() {
             rest.push(r.value().entity.id);
         }
     })
-    .await
-    .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()));
+    .await;
     let all: Vec<_> = handled.iter().chain(&rest).copied().collect();
     let expected: Vec<_> = orders.iter().map(|o| o.entity.id).collect();
     assert_eq!(all, expected, "nothing lost, nothing repeated");
@@ -226,28 +214,20 @@ async fn poison_pills_are_dead_lettered_with_raw_bytes_intact() {
         .build::<Box<dyn Entity>>()
         .unwrap();
     let mut got = Vec::new();
-    timeout(LIMIT, async {
+    kafka::within(&broker, async {
         while got.len() < good.len() {
             let r = consumer.next().await.unwrap();
             consumer.ack(&r).unwrap();
             got.push(r.value().base().id);
         }
     })
-    .await
-    .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()));
+    .await;
     assert_eq!(got, good);
     assert_eq!(consumer.stats().dead_lettered(), 3);
 
-    let raw: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &broker.servers)
-        .set("group.id", kafka::fresh("dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .unwrap();
-    raw.subscribe(&[&dlq]).unwrap();
+    let raw = kafka::raw_reader(&broker.servers, &dlq);
     let mut letters = Vec::new();
-    timeout(LIMIT, async {
+    kafka::within(&broker, async {
         while letters.len() < 3 {
             let m = raw.recv().await.unwrap();
             let hs: HashMap<String, Vec<u8>> = m
@@ -261,8 +241,7 @@ async fn poison_pills_are_dead_lettered_with_raw_bytes_intact() {
             letters.push((m.key().unwrap().to_vec(), m.payload().unwrap().to_vec(), hs));
         }
     })
-    .await
-    .unwrap_or_else(|_| panic!("timed out reading the dead letters on {}", broker.kind()));
+    .await;
     let kinds: HashSet<&[u8]> = letters
         .iter()
         .map(|(_, _, hs)| hs[headers::DLQ_ERROR_KIND].as_slice())
@@ -297,10 +276,7 @@ async fn fail_policy_returns_the_raw_record() {
         .topics(&[&topic])
         .build::<Box<dyn Entity>>()
         .unwrap();
-    let err = timeout(LIMIT, consumer.next())
-        .await
-        .expect("timed out")
-        .unwrap_err();
+    let err = kafka::within(&broker, consumer.next()).await.unwrap_err();
     assert!(
         matches!(err.kind(), ErrorKind::UnknownType { tag, .. } if tag == "Ghost"),
         "{err}"
@@ -347,8 +323,8 @@ async fn partitioned_consumer_keeps_order_per_partition_and_bounds_concurrency()
     let seen: Arc<Mutex<Vec<(i32, i64, uuid::Uuid)>>> = Arc::default();
     let shutdown = CancellationToken::new();
     let (s, stop, total) = (seen.clone(), shutdown.clone(), orders.len());
-    let report = timeout(
-        LIMIT,
+    let report = kafka::within(
+        &broker,
         partitioned.run(shutdown.clone(), 2, move |record| {
             let (s, stop) = (s.clone(), stop.clone());
             async move {
@@ -367,7 +343,6 @@ async fn partitioned_consumer_keeps_order_per_partition_and_bounds_concurrency()
         }),
     )
     .await
-    .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()))
     .unwrap();
     let seen = seen.lock().unwrap();
     assert_eq!(report.total(), 120);
@@ -453,12 +428,11 @@ async fn dispatch_routes_records_by_concrete_type() {
         }
         stop.cancel();
     });
-    timeout(
-        LIMIT,
+    kafka::within(
+        &broker,
         consumer.run(shutdown.cancelled(), |r| dispatch.handle(r)),
     )
     .await
-    .unwrap_or_else(|_| panic!("timed out on {}", broker.kind()))
     .unwrap();
     assert_eq!(
         employees.load(Ordering::SeqCst),
@@ -499,16 +473,10 @@ async fn records_over_the_header_limits_are_poison() {
         .max_headers(5)
         .build::<Order>()
         .unwrap();
-    let err = timeout(LIMIT, consumer.next())
-        .await
-        .expect("timed out")
-        .unwrap_err();
+    let err = kafka::within(&broker, consumer.next()).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Header { .. }), "{err}");
     assert_eq!(err.payload(), Some(&payload[..]));
-    let next = timeout(LIMIT, consumer.next())
-        .await
-        .expect("timed out")
-        .unwrap();
+    let next = kafka::within(&broker, consumer.next()).await.unwrap();
     assert_eq!(
         next.value(),
         &order,

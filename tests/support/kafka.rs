@@ -9,6 +9,7 @@ use kafka_codec::kafka::embedded::Embedded;
 use kafka_codec::kafka::ConsumerBuilder;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::ClientConfig;
 
 pub struct Broker {
@@ -78,4 +79,31 @@ pub fn consumer(broker: &Broker, group: &str) -> ConsumerBuilder {
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
         .set("topic.metadata.refresh.interval.ms", "1000")
+}
+
+/// How long any one step of a Kafka test may take.
+pub const LIMIT: Duration = Duration::from_secs(90);
+
+/// Runs `f`, failing the test with the broker's name if it takes longer
+/// than [`LIMIT`].
+pub async fn within<F: std::future::Future>(broker: &Broker, f: F) -> F::Output {
+    match tokio::time::timeout(LIMIT, f).await {
+        Ok(out) => out,
+        Err(tokio::time::error::Elapsed { .. }) => {
+            panic!("timed out after {LIMIT:?} on {}", broker.kind())
+        }
+    }
+}
+
+/// A plain rdkafka consumer of `topic` in a fresh group, from the start.
+pub fn raw_reader(servers: &str, topic: &str) -> StreamConsumer {
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", fresh("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("raw consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    c
 }

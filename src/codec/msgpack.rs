@@ -65,7 +65,7 @@ impl MsgPack {
         let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
         de.set_max_depth(self.limits.max_depth);
         match T::deserialize(&mut de) {
-            Ok(value) => match value_len(bytes, self.limits.max_depth.saturating_add(2)) {
+            Ok(value) => match value_len(bytes) {
                 Some(len) if len == bytes.len() => Ok(value),
                 end => Err(Error::malformed(
                     Self::CONTENT_TYPE,
@@ -125,17 +125,14 @@ impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for MsgPack {
 }
 
 /// The length of the first MessagePack value in `bytes`, without decoding
-/// it; `None` when it is cut short or nests deeper than `max_depth`.
-fn value_len(bytes: &[u8], max_depth: usize) -> Option<usize> {
+/// it; `None` when it is cut short. Values are laid out in pre-order, so a
+/// count of values still to read is all the state skipping needs: no stack,
+/// no allocation, and each value takes at least one byte, so it ends.
+fn value_len(bytes: &[u8]) -> Option<usize> {
     let mut pos = 0usize;
-    // Values still to read at each open level.
-    let mut pending: Vec<u64> = vec![1];
-    while let Some(left) = pending.last_mut() {
-        if *left == 0 {
-            pending.pop();
-            continue;
-        }
-        *left -= 1;
+    let mut remaining: u64 = 1;
+    while remaining > 0 {
+        remaining -= 1;
         let marker = *bytes.get(pos)?;
         pos += 1;
         let read = |pos: usize, n: usize| -> Option<u64> {
@@ -172,12 +169,7 @@ fn value_len(bytes: &[u8], max_depth: usize) -> Option<usize> {
         if pos > bytes.len() {
             return None;
         }
-        if children > 0 {
-            if pending.len() > max_depth {
-                return None;
-            }
-            pending.push(children);
-        }
+        remaining += children;
     }
     Some(pos)
 }
@@ -190,11 +182,13 @@ mod tests {
     fn value_len_matches_rmp() {
         let v = serde_json::json!({"a": [1, 2.5, "x", null, true, {"b": [[], {}]}], "c": "ü".repeat(40)});
         let bytes = rmp_serde::to_vec_named(&v).unwrap_or_default();
-        assert_eq!(value_len(&bytes, 128), Some(bytes.len()));
+        assert_eq!(value_len(&bytes), Some(bytes.len()));
         let mut longer = bytes.clone();
         longer.push(0x01);
-        assert_eq!(value_len(&longer, 128), Some(bytes.len()));
-        assert_eq!(value_len(&bytes[..bytes.len() - 1], 128), None);
-        assert_eq!(value_len(&[0x91, 0x91, 0x91, 0x01], 2), None);
+        assert_eq!(value_len(&longer), Some(bytes.len()));
+        assert_eq!(value_len(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(value_len(&[0x91, 0x91, 0x91, 0x01]), Some(4));
+        // A declared length far beyond the bytes ends at the end of input.
+        assert_eq!(value_len(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0x01]), None);
     }
 }

@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -149,8 +150,8 @@ pub enum ErrorKind {
 /// dead-letter it by hand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMeta {
-    /// Topic of the record.
-    pub topic: String,
+    /// Topic of the record (shared: a consumer reads few topics).
+    pub topic: Arc<str>,
     /// Partition of the record.
     pub partition: i32,
     /// Offset of the record.

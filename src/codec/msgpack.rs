@@ -64,17 +64,21 @@ impl MsgPack {
         self.limits.check_size(bytes)?;
         let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
         de.set_max_depth(self.limits.max_depth);
-        match T::deserialize(&mut de) {
-            Ok(value) => match value_len(bytes) {
-                Some(len) if len == bytes.len() => Ok(value),
-                end => Err(Error::malformed(
-                    Self::CONTENT_TYPE,
-                    end.map_or(Position::Unknown, Position::Offset),
-                    "trailing bytes after the value",
-                    bytes,
-                )),
-            },
-            Err(e) => Err(self.error_at(e, bytes)),
+        let value = T::deserialize(&mut de).map_err(|e| self.error_at(e, bytes))?;
+        // Nothing may follow the value: reading one more marker must hit the
+        // end of the input, which costs one failed read.
+        match serde::de::IgnoredAny::deserialize(&mut de) {
+            Err(rmp_serde::decode::Error::InvalidMarkerRead(e))
+                if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                Ok(value)
+            }
+            _ => Err(Error::malformed(
+                Self::CONTENT_TYPE,
+                value_len(bytes).map_or(Position::Unknown, Position::Offset),
+                "trailing bytes after the value",
+                bytes,
+            )),
         }
     }
 

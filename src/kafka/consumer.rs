@@ -3,14 +3,17 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::stream::BoxStream;
-use rdkafka::consumer::{CommitMode as RdCommitMode, Consumer as _, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode as RdCommitMode, Consumer as _, ConsumerContext, Rebalance,
+    StreamConsumer,
+};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::ClientConfig;
+use rdkafka::ClientContext;
 
 use super::producer::Producer;
-use super::record::{header, meta_of, Record};
+use super::record::{header, meta_of, Record, Topics};
 use crate::codec::{Hints, KafkaCodec};
 use crate::error::{BoxError, Error, ErrorKind, Position, Result};
 use crate::headers;
@@ -39,8 +42,44 @@ pub enum CommitMode {
     Auto,
     /// At least once: an offset is stored only when the record was handled
     /// ([`Consumer::ack`], or automatically by [`Consumer::run`]), committed
-    /// in the background and synchronously on shutdown.
+    /// in the background (`auto.commit.interval.ms`), synchronously when
+    /// partitions are revoked, and synchronously on shutdown. A broker that
+    /// refuses the commit during a rebalance (librdkafka's mock cluster
+    /// does) makes the next owner repeat what was handled since the last
+    /// periodic commit: duplicates, never losses.
     Manual,
+}
+
+/// The rdkafka context of this crate's consumers.
+///
+/// In [`CommitMode::Manual`] it commits the stored offsets synchronously
+/// when partitions are revoked, before the group moves them: the next owner
+/// then starts right after the last handled record instead of at the last
+/// periodic commit, so a rebalance repeats nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct CodecContext {
+    commit_on_revoke: bool,
+}
+
+impl ClientContext for CodecContext {}
+
+impl ConsumerContext for CodecContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(partitions) = rebalance else {
+            return;
+        };
+        if !self.commit_on_revoke || partitions.count() == 0 {
+            return;
+        }
+        match consumer.commit_consumer_state(RdCommitMode::Sync) {
+            Ok(()) => {}
+            Err(e)
+                if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::NoOffset) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "commit on revoke failed; records may be delivered again");
+            }
+        }
+    }
 }
 
 /// Counters of one consumer.
@@ -219,7 +258,9 @@ impl ConsumerBuilder {
         if self.commit == CommitMode::Manual {
             config.set("enable.auto.offset.store", "false");
         }
-        let inner: StreamConsumer = config.create()?;
+        let inner: StreamConsumer<CodecContext> = config.create_with_context(CodecContext {
+            commit_on_revoke: self.commit == CommitMode::Manual,
+        })?;
         let topics: Vec<String> = if self.topics.is_empty() {
             T::TOPIC.into_iter().map(str::to_owned).collect()
         } else {
@@ -247,6 +288,7 @@ impl ConsumerBuilder {
             policy: self.policy,
             commit: self.commit,
             limits: self.limits,
+            topics: Topics::default(),
             dead_letters,
             stats: ConsumerStats::default(),
             _marker: PhantomData,
@@ -273,11 +315,12 @@ impl ConsumerBuilder {
 /// # Ok(()) }
 /// ```
 pub struct Consumer<T: KafkaMessage, C: KafkaCodec<T> = <T as KafkaMessage>::Codec> {
-    pub(crate) inner: Arc<StreamConsumer>,
+    pub(crate) inner: Arc<StreamConsumer<CodecContext>>,
     codec: C,
     policy: PoisonPolicy,
     commit: CommitMode,
     limits: HeaderLimits,
+    topics: Topics,
     dead_letters: Option<Producer>,
     stats: ConsumerStats,
     _marker: PhantomData<fn() -> T>,
@@ -296,7 +339,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> std::fmt::Debug for Consumer<T, C> {
 
 impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     /// The underlying rdkafka consumer.
-    pub fn inner(&self) -> &StreamConsumer {
+    pub fn inner(&self) -> &StreamConsumer<CodecContext> {
         &self.inner
     }
 
@@ -451,18 +494,18 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     }
 
     fn decode(&self, msg: &BorrowedMessage<'_>) -> Result<Record<T>> {
-        let meta = meta_of(msg);
+        let (meta, shared_payload) = meta_of(msg, &self.topics);
         if let Some(why) = self.limits.exceeded(&meta) {
-            return Err(Error::with_payload(
-                ErrorKind::Header {
-                    name: "*".into(),
-                    reason: why,
-                },
-                msg.payload().unwrap_or_default(),
-            )
-            .at_record(meta));
+            let mut e = Error::new(ErrorKind::Header {
+                name: "*".into(),
+                reason: why,
+            });
+            if let Some(p) = shared_payload {
+                e = e.payload_bytes(p);
+            }
+            return Err(e.at_record(meta));
         }
-        let Some(payload) = msg.payload() else {
+        let Some(shared_payload) = shared_payload else {
             return Err(Error::malformed(
                 self.codec.content_type().to_owned(),
                 Position::Unknown,
@@ -471,6 +514,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
             )
             .at_record(meta));
         };
+        let payload: &[u8] = &shared_payload;
         let text = |name: &str| -> Result<Option<&str>> {
             header(&meta, name)
                 .map(|v| {
@@ -503,7 +547,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
             T::decode_with(&self.codec, payload, &Hints::new(content_type, type_name))
         })();
         match decoded {
-            Ok(value) => Ok(Record::new(meta, Bytes::copy_from_slice(payload), value)),
+            Ok(value) => Ok(Record::new(meta, shared_payload.clone(), value)),
             Err(e) => Err(e.at_record(meta)),
         }
     }

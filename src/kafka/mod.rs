@@ -31,7 +31,9 @@ mod partitioned;
 mod producer;
 mod record;
 
-pub use consumer::{CommitMode, Consumer, ConsumerBuilder, ConsumerStats, PoisonPolicy};
+pub use consumer::{
+    CodecContext, CommitMode, Consumer, ConsumerBuilder, ConsumerStats, PoisonPolicy,
+};
 pub use dispatch::Dispatch;
 pub use group::{shutdown_on_ctrl_c, Group, GroupReport};
 pub use partitioned::{PartitionReport, Partitioned};

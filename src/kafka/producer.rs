@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
@@ -90,8 +90,9 @@ impl ProducerBuilder {
 }
 
 impl Producer {
-    /// A builder with `bootstrap.servers` set; everything else librdkafka's
-    /// defaults (idempotence on, `acks=all`).
+    /// A builder with `bootstrap.servers` set and idempotence switched on
+    /// (librdkafka's default is off): no duplicates from retries, `acks=all`.
+    /// Everything else is librdkafka's default.
     pub fn builder(bootstrap_servers: &str) -> ProducerBuilder {
         let mut config = ClientConfig::new();
         config
@@ -146,7 +147,7 @@ impl Producer {
         C: KafkaCodec<T> + ?Sized,
     {
         let mut buf = self.take_buffer();
-        let result = async {
+        let queued = async {
             codec.encode(message, &mut buf)?;
             let split = buf.len();
             let has_key = message.write_key(&mut buf);
@@ -161,17 +162,27 @@ impl Producer {
                     value: Some(message.type_name()),
                 });
             if let Some(v) = message.version() {
+                let mut digits = [0u8; 10];
+                let len = {
+                    use std::io::Write as _;
+                    let mut w = &mut digits[..];
+                    // A u32 has at most ten digits: this cannot fail.
+                    let _ = write!(w, "{v}");
+                    10 - w.len()
+                };
                 hs = hs.insert(Header {
                     key: headers::VERSION,
-                    value: Some(&v.to_string()),
+                    value: Some(&digits[..len]),
                 });
             }
-            self.enqueue(topic, has_key.then_some(key), payload, hs)
+            self.queue(record(topic, has_key.then_some(key), Some(payload), hs))
                 .await
         }
         .await;
+        // librdkafka copied the record when it was queued: the buffer is free
+        // for the next send while this one waits for its acknowledgement.
         self.put_buffer(buf);
-        result
+        delivered(queued?).await
     }
 
     /// Sends any serializable value as JSON, with an optional key, for
@@ -187,7 +198,7 @@ impl Producer {
         V: Serialize + ?Sized,
     {
         let mut buf = self.take_buffer();
-        let result = async {
+        let queued = async {
             serde_json::to_writer(&mut buf, value)
                 .map_err(|e| Error::encode(crate::Json::CONTENT_TYPE, e))?;
             let split = buf.len();
@@ -197,12 +208,12 @@ impl Producer {
                 key: headers::CONTENT_TYPE,
                 value: Some(crate::Json::CONTENT_TYPE),
             });
-            self.enqueue(topic, has_key.then_some(key), payload, hs)
+            self.queue(record(topic, has_key.then_some(key), Some(payload), hs))
                 .await
         }
         .await;
         self.put_buffer(buf);
-        result
+        delivered(queued?).await
     }
 
     /// Sends bytes as they are: for dead letters and forwarding.
@@ -213,39 +224,17 @@ impl Producer {
         payload: Option<&[u8]>,
         headers: OwnedHeaders,
     ) -> Result<Delivery> {
-        let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
-        if let Some(k) = key {
-            record = record.key(k);
-        }
-        if let Some(p) = payload {
-            record = record.payload(p);
-        }
-        self.deliver(record).await
+        let queued = self.queue(record(topic, key, payload, headers)).await?;
+        delivered(queued).await
     }
 
-    async fn enqueue(
-        &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        payload: &[u8],
-        headers: OwnedHeaders,
-    ) -> Result<Delivery> {
-        let mut record = FutureRecord::<[u8], [u8]>::to(topic)
-            .payload(payload)
-            .headers(headers);
-        if let Some(k) = key {
-            record = record.key(k);
-        }
-        self.deliver(record).await
-    }
-
-    /// Queues the record (librdkafka copies key, payload and headers), waiting
-    /// for room while the queue is full, then awaits the acknowledgement.
-    async fn deliver(&self, mut record: FutureRecord<'_, [u8], [u8]>) -> Result<Delivery> {
+    /// Queues the record (librdkafka copies key, payload and headers),
+    /// waiting for room while the queue is full.
+    async fn queue(&self, mut record: FutureRecord<'_, [u8], [u8]>) -> Result<DeliveryFuture> {
         let deadline = tokio::time::Instant::now() + self.queue_timeout;
-        let future = loop {
+        loop {
             match self.inner.send_result(record) {
-                Ok(future) => break future,
+                Ok(future) => return Ok(future),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                     if tokio::time::Instant::now() < deadline =>
                 {
@@ -254,16 +243,6 @@ impl Producer {
                 }
                 Err((e, _)) => return Err(e.into()),
             }
-        };
-        match future.await {
-            Ok(Ok(d)) => Ok(Delivery {
-                partition: d.partition,
-                offset: d.offset,
-            }),
-            Ok(Err((e, _))) => Err(e.into()),
-            Err(_) => Err(Error::new(ErrorKind::Other(
-                "the producer was dropped before the delivery report".into(),
-            ))),
         }
     }
 
@@ -299,5 +278,35 @@ impl Drop for Producer {
     fn drop(&mut self) {
         // Graceful close: give queued records a chance to be delivered.
         let _ = self.inner.flush(Timeout::After(Duration::from_secs(5)));
+    }
+}
+
+fn record<'a>(
+    topic: &'a str,
+    key: Option<&'a [u8]>,
+    payload: Option<&'a [u8]>,
+    headers: OwnedHeaders,
+) -> FutureRecord<'a, [u8], [u8]> {
+    let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
+    if let Some(k) = key {
+        record = record.key(k);
+    }
+    if let Some(p) = payload {
+        record = record.payload(p);
+    }
+    record
+}
+
+/// Waits for the broker's acknowledgement of a queued record.
+async fn delivered(future: DeliveryFuture) -> Result<Delivery> {
+    match future.await {
+        Ok(Ok(d)) => Ok(Delivery {
+            partition: d.partition,
+            offset: d.offset,
+        }),
+        Ok(Err((e, _))) => Err(e.into()),
+        Err(_) => Err(Error::new(ErrorKind::Other(
+            "the producer was dropped before the delivery report".into(),
+        ))),
     }
 }

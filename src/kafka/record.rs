@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use bytes::Bytes;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 
@@ -83,23 +85,65 @@ pub(crate) fn header<'a>(meta: &'a RecordMeta, name: &str) -> Option<&'a [u8]> {
         .and_then(|(_, v)| v.as_deref())
 }
 
+/// The topic names a consumer has seen, shared by its records.
+#[derive(Debug, Default)]
+pub(crate) struct Topics(std::sync::Mutex<Vec<Arc<str>>>);
+
+impl Topics {
+    fn get(&self, topic: &str) -> Arc<str> {
+        let Ok(mut seen) = self.0.lock() else {
+            return topic.into();
+        };
+        if let Some(t) = seen.iter().find(|t| ***t == *topic) {
+            return t.clone();
+        }
+        let t: Arc<str> = topic.into();
+        // Bounded: a consumer subscribed by pattern may see many topics.
+        if seen.len() < 1024 {
+            seen.push(t.clone());
+        }
+        t
+    }
+}
+
 /// Copies what a record's decoding or dead-lettering may need out of
-/// librdkafka's buffer.
-pub(crate) fn meta_of(msg: &BorrowedMessage<'_>) -> RecordMeta {
-    let headers = msg
-        .headers()
+/// librdkafka's buffer: key, header values and payload into one shared
+/// buffer (one allocation), the metadata pointing into it.
+pub(crate) fn meta_of(msg: &BorrowedMessage<'_>, topics: &Topics) -> (RecordMeta, Option<Bytes>) {
+    let key = msg.key();
+    let payload = msg.payload();
+    let hs = msg.headers();
+    let header_bytes: usize = hs.map_or(0, |hs| {
+        hs.iter().map(|h| h.value.map_or(0, <[u8]>::len)).sum()
+    });
+    let mut buf = Vec::with_capacity(
+        key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len) + header_bytes,
+    );
+    let mut put = |part: &[u8]| {
+        let start = buf.len();
+        buf.extend_from_slice(part);
+        start..buf.len()
+    };
+    let key_at = key.map(&mut put);
+    let payload_at = payload.map(&mut put);
+    let header_at: Vec<(String, Option<std::ops::Range<usize>>)> = hs
         .map(|hs| {
             hs.iter()
-                .map(|h| (h.key.to_owned(), h.value.map(Bytes::copy_from_slice)))
+                .map(|h| (h.key.to_owned(), h.value.map(&mut put)))
                 .collect()
         })
         .unwrap_or_default();
-    RecordMeta {
-        topic: msg.topic().to_owned(),
+    let shared = Bytes::from(buf);
+    let meta = RecordMeta {
+        topic: topics.get(msg.topic()),
         partition: msg.partition(),
         offset: msg.offset(),
-        key: msg.key().map(Bytes::copy_from_slice),
-        headers,
+        key: key_at.map(|r| shared.slice(r)),
+        headers: header_at
+            .into_iter()
+            .map(|(k, v)| (k, v.map(|r| shared.slice(r))))
+            .collect(),
         timestamp: msg.timestamp().to_millis(),
-    }
+    };
+    (meta, payload_at.map(|r| shared.slice(r)))
 }

@@ -1,0 +1,661 @@
+//! End-to-end throughput: the typed producer and consumer next to plain
+//! rdkafka, in the same run, on the same records, so the ratio is the result
+//! and the absolute rates are only context.
+//!
+//! ```text
+//! cargo bench --bench e2e --all-features
+//! export "$(scripts/tansu.sh start 19095)"     # also against a real broker
+//! E2E_BROKER_NAME=tansu cargo bench --bench e2e --all-features
+//! scripts/tansu.sh stop
+//! ```
+//!
+//! Every run uses the embedded mock cluster; when `KAFKA_BROKERS` is set it
+//! runs against that broker too (called `E2E_BROKER_NAME` in the output).
+//! N records (`E2E_MESSAGES`, default 20 000) of the sample hierarchy
+//! (`Box<dyn Entity>` from `random_entity`, fixed seed; JSON of 218 to 559
+//! bytes, 379 on average, plus a key and two or three headers) go through
+//! each side:
+//!
+//! * **producer**: [`Producer::send_to`] against rdkafka's
+//!   `FutureProducer::send` of the same records, encoded, keyed and with the
+//!   same headers *before* the raw run is timed; the typed side encodes as it
+//!   sends, which is its job. Both use one `ClientConfig` (what
+//!   `Producer::builder` sets: `bootstrap.servers`, `enable.idempotence=true`;
+//!   librdkafka defaults otherwise) and keep `E2E_CONCURRENCY` (default 1000)
+//!   sends in flight with `for_each_concurrent`. Each producer sends one
+//!   untimed record first, so connecting, metadata and the producer id are not
+//!   timed.
+//! * **consumer**: `Consumer<Box<dyn Entity>>::next` draining the topics the
+//!   producer side wrote (2 per producer round, each the same N + 1 records,
+//!   so a drain is long enough to time: 240 012 records by default), against
+//!   `StreamConsumer::recv` draining the same topics (a) touching only the
+//!   payload length, (b) decoding the payload with
+//!   plain `serde_json::from_slice::<Box<dyn Entity>>` (typetag), and (c)
+//!   decoding it with the crate's own `from_bytes` (the polymorphic fast
+//!   path): (a) is the floor, (b) what a user would write by hand, and (c)
+//!   isolates what the consumer wrapper costs on top of the codec. Each
+//!   consumer has a fresh group and the same `ClientConfig`; the clock starts
+//!   at its first record, so the group join (about 3 s on both brokers) is not
+//!   timed.
+//!
+//! Before any Kafka work the run prints the codec alone (encode, fast-path
+//! decode, typetag decode, µs per record on one thread): the floor of what the
+//! typed side adds, to read the ratios against.
+//!
+//! The producer side runs `E2E_PRODUCER_ROUNDS` (default 6) rounds, the
+//! consumer side `E2E_ROUNDS` (default 3), the order alternating (typed first,
+//! then raw first) and the best rate of each contender counting, which takes
+//! most of the warm-up and noise bias out of the ratio. The machine's load
+//! average is printed at the start and the end: on a shared two-core machine
+//! other work moves single runs by ±30 %.
+//! `E2E_SIDES=producer` or `consumer` runs one side only. Every topic is
+//! fresh, with 4 partitions. A markdown table of ratios closes the run. With
+//! the defaults a run takes about a minute per broker on two cores, most of
+//! it consumer group joins.
+
+#[path = "../tests/support/kafka.rs"]
+mod kafka;
+#[path = "../tests/support/sample.rs"]
+mod sample;
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kafka_codec::kafka::embedded::Embedded;
+use kafka_codec::kafka::{ConsumerBuilder, Producer};
+use kafka_codec::{headers, KafkaCodec, KafkaMessage};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+
+use sample::{random_entity, Entity};
+
+const SEED: u64 = 0x0065_3265;
+const PARTITIONS: i32 = 4;
+const TARGET: f64 = 0.9;
+/// A drain or a produce run that takes longer than this is stuck.
+const STUCK: Duration = Duration::from_secs(120);
+/// What `Producer::send_to` waits for room in librdkafka's queue; the raw
+/// run gets the same.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What travels: any entity of the sample hierarchy, as a trait object.
+type AnyEntity = Box<dyn Entity>;
+
+struct Settings {
+    messages: usize,
+    concurrency: usize,
+    rounds: usize,
+    producer_rounds: usize,
+    producer: bool,
+    consumer: bool,
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| panic!("{name}={v} is not a positive integer")),
+        Err(_) => default,
+    }
+}
+
+impl Settings {
+    fn from_env() -> Self {
+        let sides = std::env::var("E2E_SIDES").unwrap_or_else(|_| "producer,consumer".into());
+        Settings {
+            messages: env_usize("E2E_MESSAGES", 20_000),
+            concurrency: env_usize("E2E_CONCURRENCY", 1000),
+            rounds: env_usize("E2E_ROUNDS", 3),
+            producer_rounds: env_usize("E2E_PRODUCER_ROUNDS", 6),
+            producer: sides.contains("producer"),
+            consumer: sides.contains("consumer"),
+        }
+    }
+}
+
+/// A record as the typed producer would send it, encoded ahead of time for
+/// the raw baseline.
+struct Encoded {
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    type_name: String,
+    version: Option<String>,
+}
+
+fn encode_all(messages: &[AnyEntity]) -> Vec<Encoded> {
+    let codec = <AnyEntity as KafkaMessage>::Codec::default();
+    messages
+        .iter()
+        .map(|m| {
+            let mut payload = Vec::new();
+            codec
+                .encode(m, &mut payload)
+                .expect("sample entities encode");
+            let mut key = Vec::new();
+            let has_key = m.write_key(&mut key);
+            Encoded {
+                key: has_key.then_some(key),
+                payload,
+                type_name: m.type_name().to_owned(),
+                version: m.version().map(|v| v.to_string()),
+            }
+        })
+        .collect()
+}
+
+/// The same three headers the typed producer writes.
+fn headers_of(e: &Encoded) -> OwnedHeaders {
+    let codec = <AnyEntity as KafkaMessage>::Codec::default();
+    let content_type = KafkaCodec::<AnyEntity>::content_type(&codec);
+    let hs = OwnedHeaders::new_with_capacity(3)
+        .insert(Header {
+            key: headers::CONTENT_TYPE,
+            value: Some(content_type),
+        })
+        .insert(Header {
+            key: headers::TYPE,
+            value: Some(e.type_name.as_str()),
+        });
+    match &e.version {
+        Some(v) => hs.insert(Header {
+            key: headers::VERSION,
+            value: Some(v.as_str()),
+        }),
+        None => hs,
+    }
+}
+
+fn record_of<'a>(topic: &'a str, e: &'a Encoded, hs: OwnedHeaders) -> FutureRecord<'a, [u8], [u8]> {
+    let record = FutureRecord::<[u8], [u8]>::to(topic)
+        .payload(e.payload.as_slice())
+        .headers(hs);
+    match &e.key {
+        Some(k) => record.key(k.as_slice()),
+        None => record,
+    }
+}
+
+/// What `Producer::builder` configures; shared by both producers so the
+/// only difference is the wrapper.
+fn producer_config(servers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", servers)
+        .set("enable.idempotence", "true");
+    config
+}
+
+/// A fresh group reading from the start; the short session timeout makes
+/// the group join quick on Tansu (see scripts/README-tansu.md).
+fn consumer_config(servers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", servers)
+        .set("group.id", kafka::fresh("e2e-group"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "1000");
+    config
+}
+
+async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(STUCK, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no progress within {STUCK:?}"))
+}
+
+async fn produce_typed(
+    servers: &str,
+    topic: &str,
+    messages: &[AnyEntity],
+    concurrency: usize,
+) -> Duration {
+    let producer = Producer::new(&producer_config(servers)).expect("typed producer");
+    bounded("typed warm-up", producer.send_to(topic, &messages[0]))
+        .await
+        .expect("typed warm-up send");
+    let producer = &producer;
+    let start = Instant::now();
+    bounded(
+        "typed producer",
+        futures::stream::iter(messages).for_each_concurrent(concurrency, |m| async move {
+            producer.send_to(topic, m).await.expect("typed send");
+        }),
+    )
+    .await;
+    start.elapsed()
+}
+
+async fn produce_raw(
+    servers: &str,
+    topic: &str,
+    encoded: &[Encoded],
+    concurrency: usize,
+) -> Duration {
+    let producer: FutureProducer = producer_config(servers).create().expect("raw producer");
+    bounded(
+        "raw warm-up",
+        producer.send(
+            record_of(topic, &encoded[0], headers_of(&encoded[0])),
+            QUEUE_TIMEOUT,
+        ),
+    )
+    .await
+    .map_err(|(e, _)| e)
+    .expect("raw warm-up send");
+    // Everything but the send itself is done before the clock starts.
+    let hs: Vec<OwnedHeaders> = encoded.iter().map(headers_of).collect();
+    let producer = &producer;
+    let start = Instant::now();
+    bounded(
+        "raw producer",
+        futures::stream::iter(encoded.iter().zip(hs)).for_each_concurrent(
+            concurrency,
+            |(e, hs)| async move {
+                producer
+                    .send(record_of(topic, e, hs), QUEUE_TIMEOUT)
+                    .await
+                    .map_err(|(e, _)| e)
+                    .expect("raw send");
+            },
+        ),
+    )
+    .await;
+    start.elapsed()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    Typed,
+    RawNothing,
+    RawTypetag,
+    RawFastPath,
+}
+
+impl Drain {
+    const ALL: [Drain; 4] = [
+        Drain::Typed,
+        Drain::RawNothing,
+        Drain::RawTypetag,
+        Drain::RawFastPath,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Drain::Typed => "typed Consumer::next",
+            Drain::RawNothing => "raw recv (no decode)",
+            Drain::RawTypetag => "raw recv + typetag decode",
+            Drain::RawFastPath => "raw recv + from_bytes",
+        }
+    }
+}
+
+/// How long a drain took to get its first record (group join, first fetch)
+/// and to read the rest.
+struct Drained {
+    first: Duration,
+    rest: Duration,
+}
+
+/// Reads `total` records from `topics` with a fresh group; times all but the
+/// first.
+async fn drain(servers: &str, topics: &[String], total: usize, how: Drain) -> Drained {
+    let config = consumer_config(servers);
+    let created = Instant::now();
+    if how == Drain::Typed {
+        let consumer = ConsumerBuilder::from_config(config)
+            .topics(topics)
+            .build::<AnyEntity>()
+            .expect("typed consumer");
+        bounded("typed consumer, first record", consumer.next())
+            .await
+            .expect("typed record");
+        let first = created.elapsed();
+        let start = Instant::now();
+        bounded("typed consumer", async {
+            for _ in 1..total {
+                black_box(consumer.next().await.expect("typed record"));
+            }
+        })
+        .await;
+        return Drained {
+            first,
+            rest: start.elapsed(),
+        };
+    }
+    let consumer: StreamConsumer = config.create().expect("raw consumer");
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names).expect("subscribe");
+    let handle = |m: &BorrowedMessage<'_>| {
+        let payload = m.payload().expect("a payload");
+        match how {
+            Drain::RawTypetag => {
+                black_box(serde_json::from_slice::<AnyEntity>(payload).expect("typetag decodes"));
+            }
+            // The crate's decoder, fast path included, without the consumer
+            // around it: what the wrapper adds is the difference to `Typed`.
+            Drain::RawFastPath => {
+                black_box(AnyEntity::from_bytes(payload).expect("the fast path decodes"));
+            }
+            Drain::RawNothing | Drain::Typed => {
+                black_box(payload.len());
+            }
+        }
+    };
+    handle(
+        &bounded("raw consumer, first record", consumer.recv())
+            .await
+            .expect("raw record"),
+    );
+    let first = created.elapsed();
+    let start = Instant::now();
+    bounded("raw consumer", async {
+        for _ in 1..total {
+            handle(&consumer.recv().await.expect("raw record"));
+        }
+    })
+    .await;
+    Drained {
+        first,
+        rest: start.elapsed(),
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn rate(records: usize, elapsed: Duration) -> f64 {
+    records as f64 / elapsed.as_secs_f64()
+}
+
+/// One line of the closing table.
+struct Row {
+    broker: &'static str,
+    side: &'static str,
+    typed: f64,
+    raw: f64,
+}
+
+/// Creates a fresh topic and waits for it.
+async fn fresh_topic(broker: &kafka::Broker, prefix: &str) -> String {
+    let topic = kafka::fresh(prefix);
+    kafka::create_topic(broker, &topic, PARTITIONS).await;
+    topic
+}
+
+fn log_run(broker: &str, side: &str, round: usize, label: &str, n: usize, elapsed: Duration) {
+    print!(
+        "  {broker:<13} {side:<8} round {round}  {label:<26} {n:>6} msgs in {:>7.3} s = {:>9.0} msgs/s",
+        elapsed.as_secs_f64(),
+        rate(n, elapsed)
+    );
+}
+
+/// Rounds of typed and raw producer runs, alternating which goes first.
+/// Returns the table row and the topics written, each with the same N + 1
+/// records (key, payload and headers alike).
+async fn producer_side(
+    name: &'static str,
+    broker: &kafka::Broker,
+    settings: &Settings,
+    messages: &[AnyEntity],
+    encoded: &[Encoded],
+) -> (Row, Vec<String>) {
+    let n = messages.len();
+    let servers = broker.servers.as_str();
+    let (mut best_typed, mut best_raw) = (0f64, 0f64);
+    let mut topics = Vec::new();
+    for round in 0..settings.producer_rounds {
+        let typed_first = round % 2 == 0;
+        for typed in [typed_first, !typed_first] {
+            let topic = fresh_topic(broker, if typed { "e2e-typed" } else { "e2e-raw" }).await;
+            let (label, elapsed) = if typed {
+                let elapsed = produce_typed(servers, &topic, messages, settings.concurrency).await;
+                best_typed = best_typed.max(rate(n, elapsed));
+                ("typed Producer::send_to", elapsed)
+            } else {
+                let elapsed = produce_raw(servers, &topic, encoded, settings.concurrency).await;
+                best_raw = best_raw.max(rate(n, elapsed));
+                ("raw FutureProducer::send", elapsed)
+            };
+            log_run(name, "producer", round + 1, label, n, elapsed);
+            println!();
+            topics.push(topic);
+        }
+    }
+    let row = Row {
+        broker: name,
+        side: "producer: send_to vs FutureProducer::send",
+        typed: best_typed,
+        raw: best_raw,
+    };
+    (row, topics)
+}
+
+/// Rounds of the four drains of every topic the producer side wrote (each N
+/// records plus the warm-up one), the order reversed every other round.
+async fn consumer_side(
+    name: &'static str,
+    broker: &kafka::Broker,
+    settings: &Settings,
+    topics: &[String],
+    total: usize,
+) -> Vec<Row> {
+    let mut best = [0f64; Drain::ALL.len()];
+    for round in 0..settings.rounds {
+        let mut this_round = Drain::ALL;
+        if round % 2 == 1 {
+            this_round.reverse();
+        }
+        for how in this_round {
+            let d = drain(&broker.servers, topics, total, how).await;
+            log_run(name, "consumer", round + 1, how.label(), total - 1, d.rest);
+            println!("  (first after {:.2} s)", d.first.as_secs_f64());
+            let i = Drain::ALL
+                .iter()
+                .position(|&x| x == how)
+                .unwrap_or_default();
+            best[i] = best[i].max(rate(total - 1, d.rest));
+        }
+    }
+    [
+        ("consumer: next vs recv (no decode)", Drain::RawNothing),
+        ("consumer: next vs recv + typetag decode", Drain::RawTypetag),
+        ("consumer: next vs recv + from_bytes", Drain::RawFastPath),
+    ]
+    .into_iter()
+    .map(|(side, raw)| {
+        let i = Drain::ALL
+            .iter()
+            .position(|&x| x == raw)
+            .unwrap_or_default();
+        Row {
+            broker: name,
+            side,
+            typed: best[0],
+            raw: best[i],
+        }
+    })
+    .collect()
+}
+
+async fn run_broker(
+    name: &'static str,
+    broker: &kafka::Broker,
+    settings: &Settings,
+    messages: &[AnyEntity],
+    encoded: &[Encoded],
+) -> Vec<Row> {
+    println!("\n## {name} ({})\n", broker.servers);
+    let mut rows = Vec::new();
+    let topics = if settings.producer {
+        let (row, topics) = producer_side(name, broker, settings, messages, encoded).await;
+        rows.push(row);
+        topics
+    } else {
+        // The same topics to consume, written by the typed producer, untimed.
+        let mut topics = Vec::new();
+        for _ in 0..2 * settings.producer_rounds {
+            let topic = fresh_topic(broker, "e2e-typed").await;
+            produce_typed(&broker.servers, &topic, messages, settings.concurrency).await;
+            topics.push(topic);
+        }
+        topics
+    };
+    if settings.consumer {
+        let total = topics.len() * (messages.len() + 1);
+        rows.extend(consumer_side(name, broker, settings, &topics, total).await);
+    }
+    rows
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    out.push_str("| broker | side | typed msgs/s | raw msgs/s | ratio | target |\n");
+    out.push_str("|---|---|---:|---:|---:|---|\n");
+    for r in rows {
+        let ratio = r.typed / r.raw;
+        let verdict = if ratio >= TARGET { "met" } else { "MISSED" };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {:.0} | {ratio:.3} | ≥ {TARGET} ({verdict}) |",
+            r.broker, r.side, r.typed, r.raw
+        );
+    }
+    out
+}
+
+/// The codec work alone, on one thread, no Kafka: what the typed side does
+/// on top of the raw one at best, to read the ratios against.
+/// The 1, 5 and 15 minute load averages, where Linux tells them: other work
+/// on the machine shows in the rates.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".into(),
+        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
+}
+
+/// The real broker's name in the output: `E2E_BROKER_NAME`, e.g. `tansu`.
+fn real_name() -> &'static str {
+    match std::env::var("E2E_BROKER_NAME") {
+        Ok(name) if !name.trim().is_empty() => Box::leak(name.into_boxed_str()),
+        _ => "KAFKA_BROKERS",
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn cpu_floor(messages: &[AnyEntity], encoded: &[Encoded]) {
+    let n = messages.len();
+    let codec = <AnyEntity as KafkaMessage>::Codec::default();
+    let mut buf = Vec::new();
+    let best = |f: &mut dyn FnMut()| {
+        (0..3)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    };
+    let encode = best(&mut || {
+        for m in messages {
+            buf.clear();
+            codec.encode(m, &mut buf).expect("encodes");
+            black_box(&buf);
+        }
+    });
+    let from_bytes = best(&mut || {
+        for e in encoded {
+            black_box(AnyEntity::from_bytes(&e.payload).expect("decodes"));
+        }
+    });
+    let typetag = best(&mut || {
+        for e in encoded {
+            black_box(serde_json::from_slice::<AnyEntity>(&e.payload).expect("decodes"));
+        }
+    });
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / n.max(1) as f64;
+    println!(
+        "codec alone, one thread, best of 3: encode {:.2} µs/record, decode {:.2} µs/record \
+         (fast path, from_bytes), {:.2} µs/record (typetag)",
+        per(encode),
+        per(from_bytes),
+        per(typetag)
+    );
+}
+
+fn main() {
+    let settings = Settings::from_env();
+    let wall = Instant::now();
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let messages: Vec<AnyEntity> = (0..settings.messages)
+        .map(|_| random_entity(&mut rng))
+        .collect();
+    let encoded = encode_all(&messages);
+    let sizes: Vec<usize> = encoded.iter().map(|e| e.payload.len()).collect();
+    let bytes: usize = sizes.iter().sum();
+    println!(
+        "e2e: {} records of the sample hierarchy, JSON payload {}..{} B (mean {} B), \
+         {} in flight; best of {} producer rounds and {} consumer rounds; topics with \
+         {PARTITIONS} partitions; load average {}",
+        settings.messages,
+        sizes.iter().min().copied().unwrap_or_default(),
+        sizes.iter().max().copied().unwrap_or_default(),
+        bytes / sizes.len().max(1),
+        settings.concurrency,
+        settings.producer_rounds,
+        settings.rounds,
+        load_average(),
+    );
+    cpu_floor(&messages, &encoded);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let rows = runtime.block_on(async {
+        let embedded = Embedded::start(1).expect("start the mock cluster");
+        let mock = kafka::Broker {
+            servers: embedded.bootstrap_servers().to_owned(),
+            embedded: Some(embedded),
+        };
+        let mut rows = run_broker("embedded", &mock, &settings, &messages, &encoded).await;
+        drop(mock);
+        match std::env::var("KAFKA_BROKERS") {
+            Ok(servers) if !servers.trim().is_empty() => {
+                let real = kafka::Broker {
+                    servers,
+                    embedded: None,
+                };
+                rows.extend(run_broker(real_name(), &real, &settings, &messages, &encoded).await);
+            }
+            _ => println!("\n(KAFKA_BROKERS not set: embedded mock cluster only)"),
+        }
+        rows
+    });
+
+    println!("\n{}", table(&rows));
+    if settings.consumer {
+        println!(
+            "The typed consumer decodes every record; `recv (no decode)` does not, so that \
+             ratio is bounded by recv / (recv + decode) and is the floor, not a like-for-like \
+             target. `recv + from_bytes` runs the same decoder as the typed consumer: its ratio \
+             is what the consumer wrapper costs."
+        );
+    }
+    println!(
+        "wall time {:.1} s; load average {}",
+        wall.elapsed().as_secs_f64(),
+        load_average()
+    );
+}

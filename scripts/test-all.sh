@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs and starts a Tansu
 # broker on loopback, runs every test against it, runs the Kafka tests once
-# more against the embedded mock cluster, and stops the broker.
+# more against the embedded mock cluster, restarts a durable Tansu mid-run to
+# check nothing acknowledged is lost, and stops the brokers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/tansu.sh install >/dev/null
 brokers=$(scripts/tansu.sh start "${TANSU_PORT:-19092}")
-trap 'scripts/tansu.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'scripts/tansu.sh stop >/dev/null 2>&1 || true; scripts/durable-broker.sh stop >/dev/null 2>&1 || true' EXIT
 export "${brokers?}"
 echo "real broker: $KAFKA_BROKERS (Tansu)"
 
 cargo test --workspace --all-features
 
 echo "the Kafka tests again, on the embedded mock cluster"
-KAFKA_BROKERS= cargo test --all-features --test kafka
+KAFKA_BROKERS= cargo test --all-features --test kafka --test faults
+
+echo "a durable Tansu, restarted mid-run"
+scripts/durable-broker.sh install >/dev/null
+durable=$(scripts/durable-broker.sh start "${TANSU_DURABLE_PORT:-19094}")
+KAFKA_BROKERS=${durable#KAFKA_BROKERS=} KAFKA_RESTART_CMD="$PWD/scripts/durable-broker.sh restart" \
+    cargo test --all-features --test broker_restart -- --ignored --nocapture

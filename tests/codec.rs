@@ -278,13 +278,19 @@ fn depth_limit_is_enforced() {
         matches!(err.kind(), ErrorKind::TooDeep { limit: 4 }),
         "{err}"
     );
-    // The default stops at serde_json's own limit, without overflowing the stack.
-    let err = KafkaCodec::<serde_json::Value>::decode(&Json::new(), deep(100_000).as_bytes())
-        .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::TooDeep { limit: 128 }),
-        "{err}"
-    );
+    // The default is serde_json's own limit, exactly: 127 levels pass, 128
+    // do not (found by fuzzing: the docs once said 128), and nothing
+    // overflows the stack.
+    assert_eq!(Json::new().limits().max_depth, 127);
+    assert!(KafkaCodec::<serde_json::Value>::decode(&Json::new(), deep(127).as_bytes()).is_ok());
+    for n in [128, 100_000] {
+        let err =
+            KafkaCodec::<serde_json::Value>::decode(&Json::new(), deep(n).as_bytes()).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::TooDeep { limit: 127 }),
+            "{err}"
+        );
+    }
 }
 
 #[cfg(feature = "msgpack")]

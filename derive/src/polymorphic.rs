@@ -196,6 +196,9 @@ fn expand_trait(mut t: ItemTrait, args: &Args) -> TokenStream {
             impl #p::Polymorphic for dyn #ident {
                 const TAG_KEY: &'static str = #tag;
                 const TRAIT_NAME: &'static str = #trait_name;
+                fn tag_of(value: &Self) -> &'static str {
+                    #ident::typetag_name(value)
+                }
                 fn registry() -> &'static #p::Registry<Self> {
                     static REGISTRY: #p::OnceLock<#p::Registry<dyn #ident>> = #p::OnceLock::new();
                     #p::Registry::get_or_build(&REGISTRY, || {

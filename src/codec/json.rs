@@ -6,8 +6,9 @@ use serde::Serialize;
 use super::{Builtin, KafkaCodec, Limits};
 use crate::error::{Error, ErrorKind, Position, Result};
 
-/// serde_json refuses to nest deeper than this on its own.
-const SERDE_JSON_MAX_DEPTH: usize = 128;
+/// serde_json refuses to nest deeper than this on its own (its counter
+/// starts at 128 and fails on reaching zero).
+const SERDE_JSON_MAX_DEPTH: usize = 127;
 
 /// JSON, with serde_json: the default codec.
 ///
@@ -22,9 +23,10 @@ const SERDE_JSON_MAX_DEPTH: usize = 128;
 ///
 /// **Limits.** Payloads over [`Limits::max_payload`] fail with
 /// [`ErrorKind::TooLarge`]. Nesting is limited to [`Limits::max_depth`]
-/// levels, at most 128 (serde_json's own hard limit, which protects the
-/// stack); below 128 a quick pre-scan enforces the lower limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// levels, at most 127 (serde_json's own hard limit, which protects the
+/// stack, and the default); below that a quick pre-scan enforces the
+/// lower limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Json {
     limits: Limits,
 }
@@ -36,7 +38,10 @@ impl Json {
     /// A JSON codec with the default limits.
     pub const fn new() -> Self {
         Json {
-            limits: Limits::DEFAULT,
+            limits: Limits {
+                max_payload: Limits::DEFAULT.max_payload,
+                max_depth: SERDE_JSON_MAX_DEPTH,
+            },
         }
     }
 
@@ -47,7 +52,7 @@ impl Json {
         self
     }
 
-    /// Sets the deepest nesting accepted, clamped to 1..=128.
+    /// Sets the deepest nesting accepted, clamped to 1..=127.
     #[must_use]
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.limits.max_depth = depth.clamp(1, SERDE_JSON_MAX_DEPTH);
@@ -95,6 +100,12 @@ impl Json {
             }
         };
         Error::malformed(Self::CONTENT_TYPE, position, e, bytes)
+    }
+}
+
+impl Default for Json {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

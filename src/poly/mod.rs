@@ -53,6 +53,9 @@ pub trait Polymorphic: 'static {
 
     /// The registry of every type registered for this trait.
     fn registry() -> &'static Registry<Self>;
+
+    /// The tag of a value's concrete type.
+    fn tag_of(value: &Self) -> &'static str;
 }
 
 /// Downcasting for trait objects. Every `#[kafka_codec::polymorphic]` trait
@@ -123,13 +126,14 @@ where
     Json::decode_checked::<T>(bytes).map(Upcast::upcast)
 }
 
+/// `decode` checked the limits already.
 #[cfg(feature = "msgpack")]
 fn decode_msgpack<T, Tr>(codec: &crate::codec::MsgPack, bytes: &[u8]) -> Result<Box<Tr>>
 where
     T: Upcast<Tr> + serde::Serialize + serde::de::DeserializeOwned,
     Tr: ?Sized,
 {
-    KafkaCodec::<T>::decode(codec, bytes).map(Upcast::upcast)
+    codec.decode_checked::<T>(bytes).map(Upcast::upcast)
 }
 
 /// The types registered for one trait, sorted by tag.
@@ -250,10 +254,16 @@ where
     let Some(builtin) = codec.__builtin() else {
         // A user codec: check the tag we were told about, then let typetag
         // do the work.
-        if let Some(tag) = hints.type_name {
-            entry_for::<Tr>(tag, bytes)?;
+        let Some(header) = hints.type_name else {
+            return codec.decode_hinted(bytes, hints);
+        };
+        entry_for::<Tr>(header, bytes)?;
+        let value = codec.decode_hinted(bytes, hints)?;
+        let tag = Tr::tag_of(&value);
+        if tag != header {
+            return Err(disagree(header, tag, bytes));
         }
-        return codec.decode_hinted(bytes, hints);
+        return Ok(value);
     };
     let leading = match builtin {
         Builtin::Json(json) => {
@@ -261,22 +271,24 @@ where
             json_leading_tag(bytes, Tr::TAG_KEY)
         }
         #[cfg(feature = "msgpack")]
-        Builtin::MsgPack(_) => tag::msgpack_leading_tag(bytes, Tr::TAG_KEY),
+        Builtin::MsgPack(mp) => {
+            mp.check_limits(bytes)?;
+            tag::msgpack_leading_tag(bytes, Tr::TAG_KEY)
+        }
     };
     let tag: std::borrow::Cow<'_, str> = match (leading, hints.type_name) {
         (Some(payload_tag), Some(header)) if payload_tag != header => {
-            return Err(Error::with_payload(
-                ErrorKind::Header {
-                    name: crate::headers::TYPE.to_owned(),
-                    reason: format!(
-                        "the header names type `{header}` but the payload is tagged `{payload_tag}`"
-                    ),
-                },
-                bytes,
-            ));
+            return Err(disagree(header, payload_tag, bytes));
         }
         (Some(tag), _) => tag.into(),
-        (None, Some(header)) => header.into(),
+        // The tag is not where this crate's producers put it: look for it,
+        // so header and payload cannot disagree unnoticed.
+        (None, Some(header)) => match scan_tag(builtin, bytes, Tr::TAG_KEY)? {
+            Some(payload_tag) if payload_tag != header => {
+                return Err(disagree(header, &payload_tag, bytes));
+            }
+            _ => header.into(),
+        },
         (None, None) => match scan_tag(builtin, bytes, Tr::TAG_KEY)? {
             Some(tag) => tag.into(),
             None => {
@@ -296,6 +308,19 @@ where
         #[cfg(feature = "msgpack")]
         Builtin::MsgPack(mp) => (entry.msgpack)(mp, bytes),
     }
+}
+
+#[cold]
+fn disagree(header: &str, payload_tag: &str, bytes: &[u8]) -> Error {
+    Error::with_payload(
+        ErrorKind::Header {
+            name: crate::headers::TYPE.to_owned(),
+            reason: format!(
+                "the header names type `{header}` but the payload is tagged `{payload_tag}`"
+            ),
+        },
+        bytes,
+    )
 }
 
 fn entry_for<Tr: Polymorphic + ?Sized>(tag: &str, bytes: &[u8]) -> Result<&'static Entry<Tr>> {

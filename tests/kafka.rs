@@ -472,15 +472,34 @@ async fn records_over_the_header_limits_are_poison() {
         .send_raw(&topic, None, Some(&payload), hs)
         .await
         .unwrap();
+    // One header of 2 KiB: under the count limit, over the size limit.
+    let big = "x".repeat(2048);
+    let hs = OwnedHeaders::new().insert(Header {
+        key: "big",
+        value: Some(&big),
+    });
+    producer
+        .send_raw(&topic, None, Some(&payload), hs)
+        .await
+        .unwrap();
     producer.send_to(&topic, &order).await.unwrap();
     let consumer = kafka::consumer(&broker, &kafka::fresh("g"))
         .topics(&[&topic])
         .max_headers(5)
+        .max_header_bytes(1024)
         .build::<Order>()
         .unwrap();
-    let err = kafka::within(&broker, consumer.next()).await.unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Header { .. }), "{err}");
-    assert_eq!(err.payload(), Some(&payload[..]));
+    for limit in [
+        "headers, more than the limit of 5",
+        "bytes of headers, more than the limit of 1024",
+    ] {
+        let err = kafka::within(&broker, consumer.next()).await.unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Header { reason, .. } if reason.contains(limit)),
+            "{err}"
+        );
+        assert_eq!(err.payload(), Some(&payload[..]));
+    }
     let next = kafka::within(&broker, consumer.next()).await.unwrap();
     assert_eq!(
         next.value(),

@@ -146,12 +146,10 @@ impl Producer {
         T: KafkaMessage,
         C: KafkaCodec<T> + ?Sized,
     {
-        let mut buf = self.take_buffer();
-        let queued = async {
-            codec.encode(message, &mut buf)?;
+        self.send_encoded(topic, |buf| {
+            codec.encode(message, buf)?;
             let split = buf.len();
-            let has_key = message.write_key(&mut buf);
-            let (payload, key) = buf.split_at(split);
+            let has_key = message.write_key(buf);
             let mut hs = OwnedHeaders::new_with_capacity(3)
                 .insert(Header {
                     key: headers::CONTENT_TYPE,
@@ -175,14 +173,9 @@ impl Producer {
                     value: Some(&digits[..len]),
                 });
             }
-            self.queue(record(topic, has_key.then_some(key), Some(payload), hs))
-                .await
-        }
-        .await;
-        // librdkafka copied the record when it was queued: the buffer is free
-        // for the next send while this one waits for its acknowledgement.
-        self.put_buffer(buf);
-        delivered(queued?).await
+            Ok((split, has_key, hs))
+        })
+        .await
     }
 
     /// Sends any serializable value as JSON, with an optional key, for
@@ -197,21 +190,38 @@ impl Producer {
         K: ToKey + ?Sized,
         V: Serialize + ?Sized,
     {
-        let mut buf = self.take_buffer();
-        let queued = async {
-            serde_json::to_writer(&mut buf, value)
+        self.send_encoded(topic, |buf| {
+            serde_json::to_writer(&mut *buf, value)
                 .map_err(|e| Error::encode(crate::Json::CONTENT_TYPE, e))?;
             let split = buf.len();
-            let has_key = key.is_some_and(|k| k.write_key(&mut buf));
-            let (payload, key) = buf.split_at(split);
+            let has_key = key.is_some_and(|k| k.write_key(buf));
             let hs = OwnedHeaders::new_with_capacity(1).insert(Header {
                 key: headers::CONTENT_TYPE,
                 value: Some(crate::Json::CONTENT_TYPE),
             });
-            self.queue(record(topic, has_key.then_some(key), Some(payload), hs))
-                .await
-        }
-        .await;
+            Ok((split, has_key, hs))
+        })
+        .await
+    }
+
+    /// Encodes into a pooled buffer with `encode`, which returns where the
+    /// payload ends (the key follows it), whether there is a key, and the
+    /// headers; queues the record, frees the buffer at once (librdkafka
+    /// copied the record), then waits for the acknowledgement.
+    async fn send_encoded(
+        &self,
+        topic: &str,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(usize, bool, OwnedHeaders)>,
+    ) -> Result<Delivery> {
+        let mut buf = self.take_buffer();
+        let queued = match encode(&mut buf) {
+            Ok((split, has_key, hs)) => {
+                let (payload, key) = buf.split_at(split);
+                self.queue(record(topic, has_key.then_some(key), Some(payload), hs))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         self.put_buffer(buf);
         delivered(queued?).await
     }

@@ -45,15 +45,18 @@ pub trait KafkaMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
         false
     }
 
-    /// Decodes a value with `codec`, using what the headers say.
+    /// Decodes a value with `codec`, using what the headers say: a content
+    /// type the codec does not read is refused here.
     ///
     /// Trait objects override this to decode straight into the concrete type
-    /// named by the type header or the payload's leading tag.
+    /// named by the type header or the payload's leading tag; an override
+    /// must make the same check ([`codec::check_content_type`](crate::codec::check_content_type)).
     fn decode_with<C: KafkaCodec<Self> + ?Sized>(
         codec: &C,
         bytes: &[u8],
         hints: &Hints<'_>,
     ) -> Result<Self> {
+        crate::codec::check_content_type(codec, hints, bytes)?;
         codec.decode_hinted(bytes, hints)
     }
 

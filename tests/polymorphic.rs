@@ -131,6 +131,13 @@ fn unknown_missing_malformed_and_mismatched_are_distinct() {
         matches!(err.kind(), ErrorKind::ContentTypeMismatch { .. }),
         "{err}"
     );
+    // Concrete types refuse it too: the check is in `decode_with` itself.
+    let err = Order::decode_with(&Json::new(), &bytes, &hints).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::ContentTypeMismatch { .. }),
+        "{err}"
+    );
+    assert_eq!(err.payload(), Some(&bytes[..]));
 }
 
 #[test]

@@ -146,6 +146,27 @@ pub enum Builtin<'a> {
     MsgPack(&'a MsgPack),
 }
 
+/// Fails with [`ErrorKind::ContentTypeMismatch`] when the hints name a
+/// content type `codec` does not read. Every decode that takes hints makes
+/// this check once: [`KafkaMessage::decode_with`](crate::KafkaMessage::decode_with)
+/// and the polymorphic fast path.
+pub fn check_content_type<T, C: KafkaCodec<T> + ?Sized>(
+    codec: &C,
+    hints: &Hints<'_>,
+    bytes: &[u8],
+) -> Result<()> {
+    match hints.content_type {
+        Some(ct) if !codec.accepts(ct) => Err(Error::with_payload(
+            ErrorKind::ContentTypeMismatch {
+                expected: codec.content_type().to_owned().into(),
+                found: ct.to_owned(),
+            },
+            bytes,
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Compares two media types by their essence (`type/subtype`), ignoring
 /// parameters, surrounding white space and ASCII case.
 pub fn same_media_type(a: &str, b: &str) -> bool {

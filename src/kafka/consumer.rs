@@ -533,17 +533,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         let decoded = (|| {
             let content_type = text(headers::CONTENT_TYPE)?;
             let type_name = text(headers::TYPE)?;
-            if let Some(ct) = content_type {
-                if !self.codec.accepts(ct) {
-                    return Err(Error::with_payload(
-                        ErrorKind::ContentTypeMismatch {
-                            expected: self.codec.content_type().to_owned().into(),
-                            found: ct.to_owned(),
-                        },
-                        payload,
-                    ));
-                }
-            }
+            // `decode_with` refuses a content type the codec does not read.
             T::decode_with(&self.codec, payload, &Hints::new(content_type, type_name))
         })();
         match decoded {

@@ -240,17 +240,7 @@ where
     Tr: Polymorphic + ?Sized,
     C: KafkaCodec<Box<Tr>> + ?Sized,
 {
-    if let Some(ct) = hints.content_type {
-        if !codec.accepts(ct) {
-            return Err(Error::with_payload(
-                ErrorKind::ContentTypeMismatch {
-                    expected: codec.content_type().to_owned().into(),
-                    found: ct.to_owned(),
-                },
-                bytes,
-            ));
-        }
-    }
+    crate::codec::check_content_type(codec, hints, bytes)?;
     let Some(builtin) = codec.__builtin() else {
         // A user codec: check the tag we were told about, then let typetag
         // do the work.

@@ -350,9 +350,20 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
 
     /// The next decoded record, applying the poison-pill policy to records
     /// that do not decode.
+    ///
+    /// Transient client errors that librdkafka reports while it reconnects
+    /// (all brokers down, a transport failure, a timeout) are logged and
+    /// waited out rather than returned, so a broker outage does not stop a
+    /// [`run`](Self::run) loop or a [`Group`](super::Group) member.
     pub async fn next(&self) -> Result<Record<T>> {
         loop {
-            let msg = self.inner.recv().await?;
+            let msg = match self.inner.recv().await {
+                Ok(msg) => msg,
+                Err(e) => {
+                    wait_out(e)?;
+                    continue;
+                }
+            };
             if let Some(record) = self.process(&msg).await? {
                 return Ok(record);
             }
@@ -579,6 +590,17 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
                 tracing::error!(error = %e, "dead-lettering failed; the record stays unhandled");
                 e
             })
+    }
+}
+
+/// Passes a transient client error (logged), returns any other.
+pub(crate) fn wait_out(e: rdkafka::error::KafkaError) -> Result<()> {
+    let e = Error::from(e);
+    if e.is_retriable() {
+        tracing::warn!(error = %e, "transient consumer error; librdkafka is recovering");
+        Ok(())
+    } else {
+        Err(e)
     }
 }
 

@@ -152,7 +152,13 @@ impl<T: KafkaMessage, C: KafkaCodec<T> + 'static> Partitioned<T, C> {
                         let msg = tokio::select! {
                             biased;
                             () = stop.cancelled() => return Ok(()),
-                            msg = queue.recv() => msg?,
+                            msg = queue.recv() => match msg {
+                                Ok(msg) => msg,
+                                Err(e) => {
+                                    super::consumer::wait_out(e)?;
+                                    continue;
+                                }
+                            },
                         };
                         let Some(record) = consumer.process(&msg).await? else {
                             continue;

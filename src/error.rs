@@ -138,12 +138,49 @@ pub enum ErrorKind {
     #[cfg(feature = "kafka")]
     #[error("kafka: {0}")]
     Kafka(#[source] rdkafka::error::KafkaError),
-    /// A handler or user callback failed.
+    /// A handler or user callback failed (after its retries, when the
+    /// consumer's [`FailurePolicy`](crate::kafka::FailurePolicy) has any).
     #[error("handler failed: {0}")]
     Handler(#[source] BoxError),
+    /// A consumer stopped rather than dead-letter one more record: its
+    /// [`DeadLetterLimit`](crate::kafka::DeadLetterLimit) was reached,
+    /// which usually means a bad deploy rather than bad records. The
+    /// record is not marked handled; fix the cause and restart.
+    #[error("dead-letter limit reached: {consecutive} in a row, {total} of {seen} records")]
+    DeadLetterLimit {
+        /// Dead letters in a row, this one included.
+        consecutive: u64,
+        /// Dead letters since the consumer started, this one included.
+        total: u64,
+        /// Records read since the consumer started.
+        seen: u64,
+    },
     /// Anything else, with a message saying what.
     #[error("{0}")]
     Other(Cow<'static, str>),
+}
+
+impl ErrorKind {
+    /// A short, stable name for the kind (`malformed`, `unknown_type`,
+    /// `handler`, ...), as written in the `kc_dlq_error_kind` header.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ErrorKind::Malformed { .. } => "malformed",
+            ErrorKind::ContentTypeMismatch { .. } => "content_type_mismatch",
+            ErrorKind::UnknownType { .. } => "unknown_type",
+            ErrorKind::MissingTag { .. } => "missing_tag",
+            ErrorKind::DuplicateTag { .. } => "duplicate_tag",
+            ErrorKind::TooLarge { .. } => "too_large",
+            ErrorKind::TooDeep { .. } => "too_deep",
+            ErrorKind::Encode { .. } => "encode",
+            ErrorKind::Header { .. } => "header",
+            #[cfg(feature = "kafka")]
+            ErrorKind::Kafka(_) => "kafka",
+            ErrorKind::Handler(_) => "handler",
+            ErrorKind::DeadLetterLimit { .. } => "dead_letter_limit",
+            ErrorKind::Other(_) => "other",
+        }
+    }
 }
 
 /// Where a record came from: enough to find it again, commit past it, or
@@ -278,7 +315,9 @@ impl Error {
     pub fn is_retriable(&self) -> bool {
         match self.kind() {
             #[cfg(feature = "kafka")]
-            ErrorKind::Kafka(e) => e.rdkafka_error_code().is_some_and(crate::kafka_retriable),
+            ErrorKind::Kafka(e) => e
+                .rdkafka_error_code()
+                .is_some_and(crate::kafka::client::retriable),
             _ => false,
         }
     }

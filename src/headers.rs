@@ -31,3 +31,6 @@ pub const DLQ_TOPIC: &str = "kc_dlq_topic";
 pub const DLQ_PARTITION: &str = "kc_dlq_partition";
 /// Dead letter: the source offset, as decimal text.
 pub const DLQ_OFFSET: &str = "kc_dlq_offset";
+/// Dead letter: how many times the handler was tried, as decimal text
+/// (`1` for records that did not decode).
+pub const DLQ_ATTEMPTS: &str = "kc_dlq_attempts";

@@ -32,28 +32,3 @@ pub use kafka_codec_derive::KafkaMessage;
 /// (on an `impl Trait for Type` block). See [`poly`].
 #[cfg(feature = "derive")]
 pub use kafka_codec_derive::polymorphic;
-
-#[cfg(feature = "kafka")]
-pub(crate) fn kafka_retriable(code: rdkafka::types::RDKafkaErrorCode) -> bool {
-    use rdkafka::types::RDKafkaErrorCode as C;
-    matches!(
-        code,
-        C::QueueFull
-            | C::AllBrokersDown
-            | C::BrokerTransportFailure
-            | C::RequestTimedOut
-            | C::NotLeaderForPartition
-            | C::LeaderNotAvailable
-            | C::NetworkException
-            | C::NotEnoughReplicas
-            | C::NotEnoughReplicasAfterAppend
-            | C::OperationTimedOut
-            | C::MessageTimedOut
-            | C::UnknownTopicOrPartition
-            | C::CoordinatorLoadInProgress
-            | C::CoordinatorNotAvailable
-            | C::NotCoordinator
-            | C::RebalanceInProgress
-            | C::IllegalGeneration
-    )
-}

@@ -9,6 +9,8 @@ mod kafka;
 #[path = "support/sample.rs"]
 mod sample;
 
+use kafka::{committed_offsets, parse, read_dead_letters, Numbered};
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,25 +20,14 @@ use kafka_codec::kafka::embedded::Embedded;
 use kafka_codec::kafka::{CommitMode, ConsumerBuilder, Group, PoisonPolicy, Producer};
 use kafka_codec::{headers, KafkaMessage};
 use rand::{Rng, SeedableRng};
-use rdkafka::consumer::{Consumer as _, StreamConsumer};
-use rdkafka::message::{Headers, Message, OwnedHeaders};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::message::{Message, OwnedHeaders};
 use sample::*;
-use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(180);
 /// Messages per test.
 const N: u32 = 10_000;
-
-/// A numbered message, so losses and duplicates can be counted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
-struct Numbered {
-    #[kafka(key)]
-    seq: u32,
-    body: String,
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_loses_nothing_through_a_broker_outage() {
@@ -181,6 +172,7 @@ async fn consumer_restarted_mid_stream_resumes_after_its_last_commit() {
     timeout(LIMIT, async {
         while !seen_all(&rest) {
             let r = second.next().await.unwrap();
+            second.ack(&r).unwrap();
             first_offsets.entry(r.partition()).or_insert(r.offset());
             rest.push((r.partition(), r.offset(), r.value().seq));
         }
@@ -399,76 +391,4 @@ async fn poison_pills_at_scale_are_dead_lettered_and_nothing_is_lost() {
         lettered_keys.len(),
         dup_letters
     );
-}
-
-type Letter = (Vec<u8>, Vec<u8>, HashMap<String, Vec<u8>>);
-
-fn parse<T: std::str::FromStr>(bytes: &[u8]) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    std::str::from_utf8(bytes).unwrap().parse().unwrap()
-}
-
-/// Reads the dead-letter topic: at least `at_least` records, then whatever
-/// else arrives within two seconds.
-async fn read_dead_letters(servers: &str, topic: &str, at_least: usize) -> Vec<Letter> {
-    let reader = kafka::raw_reader(servers, topic);
-    let mut out = Vec::new();
-    timeout(LIMIT, async {
-        loop {
-            let wait = if out.len() < at_least {
-                LIMIT
-            } else {
-                Duration::from_secs(3)
-            };
-            match timeout(wait, reader.recv()).await {
-                Ok(Ok(m)) => {
-                    let hs = m
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    out.push((
-                        m.key().unwrap_or_default().to_vec(),
-                        m.payload().unwrap_or_default().to_vec(),
-                        hs,
-                    ));
-                }
-                Ok(Err(e)) => panic!("{e}"),
-                Err(_) => break,
-            }
-        }
-    })
-    .await
-    .expect("timed out reading dead letters");
-    out
-}
-
-fn committed_offsets(servers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
-    let c: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..4 {
-        tpl.add_partition(topic, p);
-    }
-    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-    got.elements()
-        .iter()
-        .map(|e| {
-            (
-                e.partition(),
-                match e.offset() {
-                    Offset::Offset(o) => o,
-                    _ => 0,
-                },
-            )
-        })
-        .collect()
 }

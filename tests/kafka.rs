@@ -14,7 +14,7 @@ use std::time::Duration;
 use kafka_codec::kafka::{CommitMode, Group, PoisonPolicy, Producer};
 use kafka_codec::{headers, ErrorKind, KafkaMessage};
 use rand::SeedableRng;
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use sample::*;
 use tokio_util::sync::CancellationToken;
 
@@ -235,14 +235,7 @@ async fn poison_pills_are_dead_lettered_with_raw_bytes_intact() {
     kafka::within(&broker, async {
         while letters.len() < 3 {
             let m = raw.recv().await.unwrap();
-            let hs: HashMap<String, Vec<u8>> = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let hs: HashMap<String, Vec<u8>> = kafka::header_pairs(&m).into_iter().collect();
             letters.push((m.key().unwrap().to_vec(), m.payload().unwrap().to_vec(), hs));
         }
     })
@@ -324,7 +317,6 @@ async fn partitioned_consumer_keeps_order_per_partition_and_bounds_concurrency()
         .commit_mode(CommitMode::Manual)
         .build_partitioned::<Order>()
         .unwrap();
-    assert_eq!(partitioned.partitions().len(), 4);
     let seen: Arc<Mutex<Vec<(i32, i64, uuid::Uuid)>>> = Arc::default();
     let shutdown = CancellationToken::new();
     let (s, stop, total) = (seen.clone(), shutdown.clone(), orders.len());
@@ -348,7 +340,9 @@ async fn partitioned_consumer_keeps_order_per_partition_and_bounds_concurrency()
         }),
     )
     .await
+    .into_result()
     .unwrap();
+    assert_eq!(partitioned.partitions().len(), 4, "the only member has all");
     let seen = seen.lock().unwrap();
     assert_eq!(report.total(), 120);
     assert_eq!(report.max_concurrency, 2, "bounded, and concurrent");

@@ -57,8 +57,13 @@ impl Group {
         Group { builder, members }
     }
 
-    /// Runs every member until `shutdown` is cancelled or the member fails;
-    /// each commits what it handled before stopping.
+    /// Runs every member until `shutdown` is cancelled or the member fails
+    /// for good (its [`FailurePolicy`](super::FailurePolicy) says fail, or
+    /// the dead-letter limit is reached). Each member commits what it
+    /// handled before stopping. A member that fails leaves the group at once,
+    /// so the others take its partitions; the report keeps what it handled
+    /// and its error. Members stopped by `shutdown` leave together, after
+    /// all of them committed.
     pub async fn run<T, F, Fut>(
         self,
         shutdown: CancellationToken,
@@ -75,26 +80,26 @@ impl Group {
             let handler = handler.clone();
             let shutdown = shutdown.clone();
             tasks.push(tokio::spawn(async move {
-                let result = consumer
-                    .run(shutdown.cancelled(), |record| handler(member, record))
+                let (handled, result) = consumer
+                    .run_counted(shutdown.cancelled(), |record| handler(member, record))
                     .await;
-                // Handed back, not dropped: a member leaving the group starts a
-                // rebalance, which would refuse the others' final commits.
-                (result, consumer)
+                // A failed member leaves now. The others are handed back,
+                // not dropped: a member leaving starts a rebalance, which
+                // would refuse the others' final commits.
+                let consumer = result.is_ok().then_some(consumer);
+                (handled, result, consumer)
             }));
         }
         let mut report = GroupReport::default();
         let mut stopped = Vec::with_capacity(tasks.len());
         for (member, task) in tasks.into_iter().enumerate() {
-            let result = task.await.map(|(result, consumer)| {
-                stopped.push(consumer);
-                result
-            });
-            match result {
-                Ok(Ok(n)) => report.handled.push(n),
-                Ok(Err(e)) => {
-                    report.handled.push(0);
-                    report.errors.push((member, e));
+            match task.await {
+                Ok((handled, result, consumer)) => {
+                    report.handled.push(handled);
+                    stopped.extend(consumer);
+                    if let Err(e) = result {
+                        report.errors.push((member, e));
+                    }
                 }
                 Err(join) => {
                     report.handled.push(0);

@@ -2,42 +2,86 @@
 //!
 //! The wrappers are thin: rdkafka does the Kafka work, configured with any
 //! librdkafka property through [`ClientConfig`]. This module adds types,
-//! codecs, [headers](crate::headers), a poison-pill policy, commit modes and
+//! codecs, [headers](crate::headers), failure policies, tracked commits and
 //! consumer groups on one runtime.
 //!
 //! * [`Producer`] encodes with the type's codec into a pooled buffer, writes
 //!   the `content-type`, `ce_type` and version headers, and returns the
 //!   [`Delivery`] once the broker acknowledged the record.
-//! * [`Consumer`] is a `futures::Stream` of decoded [`Record`]s: the Rust
-//!   form of Python's `async for`. It checks `content-type`, uses `ce_type`
-//!   for the polymorphic fast path, and applies its [`PoisonPolicy`] to
-//!   records it cannot decode.
+//! * [`Consumer`] gives decoded [`Record`]s one at a time, as a stream (the
+//!   Rust form of Python's `async for`), in [`Batch`]es, or runs a handler
+//!   for you. It checks `content-type` and uses `ce_type` for the
+//!   polymorphic fast path.
 //! * [`Group`] runs N members of one consumer group as tokio tasks, each its
 //!   own rdkafka consumer, with graceful shutdown that commits what was
 //!   handled.
-//! * [`Partitioned`] is one client whose partitions are processed
-//!   concurrently, in order within each partition, with bounded concurrency.
+//! * [`Partitioned`] is one group member whose assigned partitions are
+//!   processed concurrently, in order within each partition.
 //! * [`Dispatch`] routes trait-object records to handlers by concrete type.
 //! * [`embedded`] starts librdkafka's in-process mock cluster, so examples
 //!   and fast tests need no broker.
 //!
+//! # When things fail
+//!
+//! Every consumer shape runs records through one core: decode, then the
+//! [`PoisonPolicy`] for records that do not decode, then the handler, then
+//! the [`FailurePolicy`] for handlers that fail (retry with a [`Backoff`],
+//! then [`Recover`]: fail, skip or dead-letter), then the commit. A
+//! [`DeadLetterLimit`] stops a consumer that dead-letters too much.
+//!
+//! ```no_run
+//! # async fn demo() -> kafka_codec::Result<()> {
+//! use std::time::Duration;
+//! use kafka_codec::kafka::{
+//!     Backoff, CommitMode, ConsumerBuilder, DeadLetterLimit, FailurePolicy, PoisonPolicy, Recover,
+//! };
+//! # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
+//! # #[kafka(topic = "orders")]
+//! # struct Order { id: u32 }
+//! let consumer = ConsumerBuilder::new("localhost:9092", "billing")
+//!     .commit_mode(CommitMode::Manual)                      // at least once
+//!     .policy(PoisonPolicy::DeadLetter("orders.dlq".into())) // undecodable records
+//!     .on_failure(
+//!         FailurePolicy::new()                              // failing handlers
+//!             .max_attempts(5)
+//!             .backoff(Backoff::exponential(Duration::from_millis(100), 2.0, Duration::from_secs(5)))
+//!             .recover(Recover::DeadLetter("orders.dlq".into())),
+//!     )
+//!     .dead_letter_limit(DeadLetterLimit::none().max_consecutive(100))
+//!     .build::<Order>()?;
+//! consumer.run(std::future::pending(), |record| async move {
+//!     println!("{:?}", record.value());
+//!     Ok(())
+//! }).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! [`ClientConfig`]: rdkafka::ClientConfig
 
+mod batch;
+pub(crate) mod client;
 mod consumer;
+mod core;
+mod dead_letter;
 mod dispatch;
 pub mod embedded;
 mod group;
 mod partitioned;
+mod policy;
 mod producer;
 mod record;
+mod stats;
+mod tracker;
 
-pub use consumer::{
-    CodecContext, CommitMode, Consumer, ConsumerBuilder, ConsumerStats, PoisonPolicy,
-};
+pub use batch::{Batch, BatchFailure};
+pub use client::CodecContext;
+pub use consumer::{CommitMode, Consumer, ConsumerBuilder, StartFrom};
 pub use dispatch::Dispatch;
 pub use group::{shutdown_on_ctrl_c, Group, GroupReport};
 pub use partitioned::{PartitionReport, Partitioned};
+pub use policy::{Backoff, DeadLetterLimit, FailurePolicy, Permanent, PoisonPolicy, Recover};
 pub use producer::{Delivery, Producer, ProducerBuilder};
 pub use record::Record;
+pub use stats::ConsumerStats;
 
 pub use rdkafka::ClientConfig;

@@ -1,30 +1,41 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
+use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::Consumer as _;
-use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::Semaphore;
+use rdkafka::Message as _;
+use rdkafka::TopicPartitionList;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::client::{self, Client, CodecContext};
 use super::consumer::Consumer;
+use super::core::{Core, Outcome};
 use super::record::Record;
 use crate::codec::KafkaCodec;
-use crate::error::{BoxError, Error, ErrorKind, Result};
+use crate::error::{BoxError, Error, Result};
 use crate::message::KafkaMessage;
 
-/// One rdkafka client whose partitions are processed concurrently: each
-/// partition's records in order, at most `max_in_flight` handlers at once
-/// across partitions. Many handlers, one librdkafka instance (and its
-/// threads), instead of a client per handler.
+/// One rdkafka client, a member of its consumer group like any other,
+/// whose assigned partitions are processed concurrently: each partition's
+/// records in order by its own tokio task, at most `max_in_flight` handlers
+/// at once across partitions. Many handlers, one librdkafka instance (and
+/// its threads), instead of a client per handler.
+///
+/// Partitions come and go with the group's rebalances, so several
+/// processes (or several `Partitioned` in one process) share a topic. When
+/// partitions are assigned, their queues are split off
+/// (`split_partition_queue`) before librdkafka starts fetching them; when
+/// they are revoked, their tasks finish the record in hand (a retry back-off
+/// is cut short and that record left to the next owner) and, in
+/// [`CommitMode::Manual`](super::CommitMode), what was handled is committed
+/// before the partitions move. Broker outages and coordinator moves are
+/// waited out.
 ///
 /// Built with [`ConsumerBuilder::build_partitioned`](super::ConsumerBuilder::build_partitioned).
-/// It assigns itself every partition of its topics (resuming from the
-/// group's committed offsets) rather than joining the group's rebalancing:
-/// run one per group, or use [`Group`](super::Group) for several processes
-/// sharing partitions. Each partition gets its own queue
-/// (`split_partition_queue`) served by its own tokio task.
 ///
 /// ```no_run
 /// # async fn demo() -> kafka_codec::Result<()> {
@@ -41,31 +52,36 @@ use crate::message::KafkaMessage;
 ///         println!("{:?}", record.value());
 ///         Ok(())
 ///     })
-///     .await?;
+///     .await
+///     .into_result()?;
 /// println!("{:?}", report.handled);
 /// # Ok(()) }
 /// ```
 pub struct Partitioned<T: KafkaMessage, C: KafkaCodec<T> = <T as KafkaMessage>::Codec> {
-    consumer: Arc<Consumer<T, C>>,
-    partitions: Vec<(String, i32)>,
+    consumer: Consumer<T, C>,
+    router: Arc<Router>,
 }
 
 impl<T: KafkaMessage, C: KafkaCodec<T>> std::fmt::Debug for Partitioned<T, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Partitioned")
             .field("consumer", &self.consumer)
-            .field("partitions", &self.partitions)
+            .field("partitions", &self.partitions())
             .finish()
     }
 }
 
 /// What a [`Partitioned`] run did.
 #[derive(Debug, Default)]
+#[must_use = "the report carries the error that stopped the run"]
 pub struct PartitionReport {
     /// Records handled, by topic and partition.
     pub handled: BTreeMap<(String, i32), u64>,
     /// The most handlers that ran at once.
     pub max_concurrency: usize,
+    /// The error that stopped the run, if one did. The consumer has then
+    /// left its group (its partitions moved to the other members).
+    pub error: Option<Error>,
 }
 
 impl PartitionReport {
@@ -73,164 +89,428 @@ impl PartitionReport {
     pub fn total(&self) -> u64 {
         self.handled.values().sum()
     }
+
+    /// `Err` with the error that stopped the run, else the report.
+    pub fn into_result(mut self) -> Result<Self> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(self),
+        }
+    }
 }
 
-impl<T: KafkaMessage, C: KafkaCodec<T> + 'static> Partitioned<T, C> {
-    pub(crate) fn assign(consumer: Consumer<T, C>, topics: &[String]) -> Result<Self> {
-        let mut tpl = TopicPartitionList::new();
-        let mut partitions = Vec::new();
-        for topic in topics {
-            let metadata = consumer
-                .inner
-                .fetch_metadata(Some(topic), Duration::from_secs(10))?;
-            for t in metadata.topics() {
-                if let Some(e) = t.error() {
-                    return Err(Error::new(ErrorKind::Other(
-                        format!("topic `{}`: {:?}", t.name(), e).into(),
-                    )));
-                }
-                for p in t.partitions() {
-                    tpl.add_partition_offset(t.name(), p.id(), Offset::Stored)?;
-                    partitions.push((t.name().to_owned(), p.id()));
-                }
-            }
-        }
-        consumer.inner.assign(&tpl)?;
-        Ok(Partitioned {
-            consumer: Arc::new(consumer),
-            partitions,
-        })
+impl<T: KafkaMessage, C: KafkaCodec<T>> Partitioned<T, C> {
+    pub(crate) fn new(consumer: Consumer<T, C>, router: Arc<Router>) -> Self {
+        Partitioned { consumer, router }
     }
 
-    /// The assigned partitions.
-    pub fn partitions(&self) -> &[(String, i32)] {
-        &self.partitions
+    /// The partitions assigned to this member now.
+    pub fn partitions(&self) -> Vec<(String, i32)> {
+        let mut parts: Vec<_> = self.router.lock().keys().cloned().collect();
+        parts.sort();
+        parts
     }
 
-    /// The consumer underneath, for its stats and manual commits.
+    /// The consumer underneath, for its stats, commits and seeks.
     pub fn consumer(&self) -> &Consumer<T, C> {
         &self.consumer
     }
+}
 
-    /// Runs `handler` on every record until `shutdown` is cancelled or a
-    /// partition fails, with at most `max_in_flight` handlers at once, then
-    /// commits what was handled. A handler error stops its partition and is
-    /// returned, with that record not marked handled.
+impl<T: KafkaMessage, C: KafkaCodec<T> + 'static> Partitioned<T, C> {
+    /// Runs `handler` on every record of the partitions this member is
+    /// assigned, once, until `shutdown` is cancelled or a record fails for good
+    /// (its [`FailurePolicy`](super::FailurePolicy) says fail, or the
+    /// dead-letter limit is reached); then commits what was handled. After
+    /// a failure the consumer leaves the group, so its partitions move to
+    /// the other members at once.
     pub async fn run<F, Fut>(
         &self,
         shutdown: CancellationToken,
         max_in_flight: usize,
         handler: F,
-    ) -> Result<PartitionReport>
+    ) -> PartitionReport
     where
         F: Fn(Record<T>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<(), BoxError>> + Send + 'static,
     {
-        let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
         let stop = shutdown.child_token();
-        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let Some(mut assigned) = self.router.start(stop.clone()) else {
+            return PartitionReport {
+                error: Some(client::unavailable(
+                    "a Partitioned consumer runs once; build another",
+                )),
+                ..PartitionReport::default()
+            };
+        };
+        let shared = Arc::new(Shared {
+            permits: Semaphore::new(max_in_flight.max(1)),
+            in_flight: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        });
         let mut tasks = tokio::task::JoinSet::new();
-        for (topic, partition) in &self.partitions {
-            let queue = self
-                .consumer
-                .inner
-                .split_partition_queue(topic, *partition)
-                .ok_or_else(|| {
-                    Error::new(ErrorKind::Other(
-                        format!("cannot split the queue of {topic}[{partition}]").into(),
-                    ))
-                })?;
-            let consumer = self.consumer.clone();
-            let (handler, permits, stop) = (handler.clone(), permits.clone(), stop.clone());
-            let (in_flight, peak) = (in_flight.clone(), peak.clone());
-            let key = (topic.clone(), *partition);
-            tasks.spawn(async move {
-                let mut handled = 0u64;
-                let outcome: Result<()> = async {
-                    loop {
-                        let msg = tokio::select! {
-                            biased;
-                            () = stop.cancelled() => return Ok(()),
-                            msg = queue.recv() => match msg {
-                                Ok(msg) => msg,
-                                Err(e) => {
-                                    super::consumer::wait_out(e)?;
-                                    continue;
-                                }
-                            },
-                        };
-                        let Some(record) = consumer.process(&msg).await? else {
-                            continue;
-                        };
-                        let meta = record.meta().clone();
-                        let _permit = permits
-                            .acquire()
-                            .await
-                            .map_err(|e| Error::new(ErrorKind::Other(e.to_string().into())))?;
-                        let now = in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                        peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
-                        let result = handler(record).await;
-                        in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                        result.map_err(|e| {
-                            Error::new(ErrorKind::Handler(e)).at_record(meta.clone())
-                        })?;
-                        consumer.mark_handled(&meta.topic, meta.partition, meta.offset)?;
-                        handled += 1;
-                    }
+        let mut report = PartitionReport::default();
+        let mut main_handler = handler.clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                    record_task(&mut report, joined, &stop);
                 }
-                .await;
-                if outcome.is_err() {
-                    // One partition failing stops the others, as one consumer would.
-                    stop.cancel();
+                Some(partition) = assigned.recv() => {
+                    let task = PartitionTask {
+                        core: self.consumer.core.clone(),
+                        shared: shared.clone(),
+                        assigned: partition,
+                    };
+                    tasks.spawn(task.run(handler.clone()));
                 }
-                (key, handled, outcome)
-            });
-        }
-        // The main queue must be served for events even though records go to
-        // the partition queues.
-        let main = {
-            let consumer = self.consumer.clone();
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    () = stop.cancelled() => {}
-                    msg = consumer.inner.recv() => {
-                        if let Ok(m) = msg {
-                            tracing::error!(
-                                partition = rdkafka::Message::partition(&m),
-                                "a record reached the main queue of a partitioned consumer"
-                            );
+                // The main queue serves rebalances and errors; a record
+                // arrives here only for a partition whose queue could not be
+                // split, and is handled here, in order.
+                msg = self.consumer.recv() => {
+                    let outcome = match msg {
+                        Ok(msg) => {
+                            let stopped = stop.cancelled();
+                            tokio::pin!(stopped);
+                            let key = (msg.topic().to_owned(), msg.partition());
+                            let outcome = self.consumer.core.process(&msg, &mut main_handler, stopped).await;
+                            if let Ok(Outcome::Handled) = outcome {
+                                *report.handled.entry(key).or_default() += 1;
+                            }
+                            outcome.map(drop)
                         }
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = outcome {
+                        report.error.get_or_insert(e);
                         stop.cancel();
                     }
                 }
-            })
-        };
-        let mut report = PartitionReport::default();
-        let mut first_error = None;
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((key, handled, outcome)) => {
-                    report.handled.insert(key, handled);
-                    if let Err(e) = outcome {
-                        first_error.get_or_insert(e);
-                    }
-                }
-                Err(join) => {
-                    first_error.get_or_insert(Error::new(ErrorKind::Other(
-                        format!("partition task failed: {join}").into(),
-                    )));
-                }
             }
         }
-        stop.cancel();
-        let _ = main.await;
-        report.max_concurrency = peak.load(std::sync::atomic::Ordering::SeqCst);
-        self.consumer.commit_at_shutdown()?;
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(report),
+        while let Some(joined) = tasks.join_next().await {
+            record_task(&mut report, joined, &stop);
+        }
+        // Its partition queues are gone with its tasks, so there is no
+        // second run: queues split from now on are dropped at once.
+        drop(assigned);
+        report.max_concurrency = shared.peak.load(Ordering::SeqCst);
+        if let Err(e) = self.consumer.finish().await {
+            report.error.get_or_insert(e);
+        }
+        if report.error.is_some() {
+            // Leave the group now: the other members take the partitions.
+            self.consumer.core.client.unsubscribe();
+        }
+        report
+    }
+}
+
+fn record_task(
+    report: &mut PartitionReport,
+    joined: std::result::Result<TaskReport, tokio::task::JoinError>,
+    stop: &CancellationToken,
+) {
+    match joined {
+        Ok((key, handled, outcome)) => {
+            *report.handled.entry(key).or_default() += handled;
+            if let Err(e) = outcome {
+                report.error.get_or_insert(e);
+                stop.cancel();
+            }
+        }
+        Err(join) => {
+            report.error.get_or_insert(client::unavailable(format!(
+                "partition task failed: {join}"
+            )));
+            stop.cancel();
+        }
+    }
+}
+
+type TaskReport = ((String, i32), u64, Result<()>);
+
+struct Shared {
+    permits: Semaphore,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+struct PartitionTask<T: KafkaMessage, C: KafkaCodec<T>> {
+    core: Arc<Core<T, C>>,
+    shared: Arc<Shared>,
+    assigned: Assigned,
+}
+
+impl<T: KafkaMessage, C: KafkaCodec<T>> PartitionTask<T, C> {
+    async fn run<F, Fut>(self, mut handler: F) -> TaskReport
+    where
+        F: FnMut(Record<T>) -> Fut,
+        Fut: Future<Output = std::result::Result<(), BoxError>>,
+    {
+        let PartitionTask {
+            core,
+            shared,
+            assigned,
+        } = self;
+        let Assigned {
+            topic,
+            partition,
+            queue,
+            slot,
+        } = assigned;
+        let _done = slot.started();
+        let mut handled = 0u64;
+        let outcome = if slot.stop.is_cancelled() {
+            Ok(())
+        } else {
+            serve(
+                &core,
+                &shared,
+                &queue,
+                &slot.stop,
+                &mut handler,
+                &mut handled,
+            )
+            .await
+        };
+        ((topic, partition), handled, outcome)
+    }
+}
+
+async fn serve<T, C, F, Fut>(
+    core: &Core<T, C>,
+    shared: &Shared,
+    queue: &StreamPartitionQueue<CodecContext>,
+    stop: &CancellationToken,
+    handler: &mut F,
+    handled: &mut u64,
+) -> Result<()>
+where
+    T: KafkaMessage,
+    C: KafkaCodec<T>,
+    F: FnMut(Record<T>) -> Fut,
+    Fut: Future<Output = std::result::Result<(), BoxError>>,
+{
+    loop {
+        let msg = tokio::select! {
+            biased;
+            () = stop.cancelled() => return Ok(()),
+            msg = queue.recv() => match msg {
+                Ok(msg) => msg,
+                Err(e) => {
+                    client::wait_out(e)?;
+                    continue;
+                }
+            },
+        };
+        // Not yet taken: left unsettled for the next owner when stopped.
+        let _permit = tokio::select! {
+            biased;
+            () = stop.cancelled() => return Ok(()),
+            permit = shared.permits.acquire() => permit
+                .map_err(|_| client::unavailable("the run is over"))?,
+        };
+        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.peak.fetch_max(now, Ordering::SeqCst);
+        let stopped = stop.cancelled();
+        tokio::pin!(stopped);
+        let outcome = core.process(&msg, handler, stopped).await;
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        match outcome? {
+            Outcome::Handled => *handled += 1,
+            Outcome::Recovered => {}
+            Outcome::Abandoned => return Ok(()),
+        }
+    }
+}
+
+/// A partition handed to this member, with its own queue.
+pub(crate) struct Assigned {
+    topic: String,
+    partition: i32,
+    queue: StreamPartitionQueue<CodecContext>,
+    slot: Slot,
+}
+
+const PENDING: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+
+/// A partition task's stop signal and state, shared with the rebalance
+/// callback that waits for it to finish.
+#[derive(Clone)]
+struct Slot {
+    stop: CancellationToken,
+    state: Arc<(Mutex<u8>, Condvar)>,
+}
+
+impl Slot {
+    fn new(stop: CancellationToken) -> Self {
+        Slot {
+            stop,
+            state: Arc::new((Mutex::new(PENDING), Condvar::new())),
+        }
+    }
+
+    fn set(&self, to: u8) {
+        let (state, changed) = &*self.state;
+        *state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = to;
+        changed.notify_all();
+    }
+
+    /// The task starts; it is marked done when the guard drops (a panic
+    /// included). Checked against the stop signal under the lock, so a
+    /// revoke either sees the task running and waits, or the task sees the
+    /// revoke and does nothing.
+    fn started(&self) -> impl Drop + '_ {
+        struct Done<'a>(&'a Slot);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.set(DONE);
+            }
+        }
+        {
+            let (state, _) = &*self.state;
+            let mut s = state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *s == PENDING {
+                *s = RUNNING;
+            }
+        }
+        Done(self)
+    }
+
+    /// Waits until the task is not running, or `deadline`. `true` if it
+    /// finished.
+    fn wait(&self, deadline: Instant) -> bool {
+        let (state, changed) = &*self.state;
+        let mut s = state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *s == RUNNING {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            s = changed
+                .wait_timeout(s, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+}
+
+/// The link between the rebalance callbacks and a running [`Partitioned`]:
+/// queues split on assign go to the run loop; tasks are stopped and waited
+/// for on revoke.
+pub(crate) struct Router {
+    client: OnceLock<Weak<Client>>,
+    tx: mpsc::UnboundedSender<Assigned>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Assigned>>>,
+    run: Mutex<Option<CancellationToken>>,
+    slots: Mutex<HashMap<(String, i32), Slot>>,
+    drain: Duration,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Router {
+            client: OnceLock::new(),
+            tx,
+            rx: Mutex::new(Some(rx)),
+            run: Mutex::new(None),
+            slots: Mutex::new(HashMap::new()),
+            drain: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Router {
+    pub(crate) fn attach(&self, client: &Arc<Client>) {
+        let _ = self.client.set(Arc::downgrade(client));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), Slot>> {
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A run starts: its stop token parents the partition tasks.
+    fn start(&self, stop: CancellationToken) -> Option<mpsc::UnboundedReceiver<Assigned>> {
+        let rx = self
+            .rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()?;
+        *self
+            .run
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(stop);
+        Some(rx)
+    }
+
+    /// Called before librdkafka assigns `tpl`: splits each partition's queue.
+    pub(crate) fn assign(&self, tpl: &TopicPartitionList) {
+        let Some(client) = self.client.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let parent = self
+            .run
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default();
+        for e in tpl.elements() {
+            let (topic, partition) = (e.topic().to_owned(), e.partition());
+            let Some(queue) = client.split_partition_queue(&topic, partition) else {
+                tracing::warn!(
+                    topic,
+                    partition,
+                    "cannot split the partition queue; its records go to the main queue"
+                );
+                continue;
+            };
+            let slot = Slot::new(parent.child_token());
+            self.lock().insert((topic.clone(), partition), slot.clone());
+            tracing::debug!(topic, partition, "partition assigned");
+            let _ = self.tx.send(Assigned {
+                topic,
+                partition,
+                queue,
+                slot,
+            });
+        }
+    }
+
+    /// Called before librdkafka revokes `tpl`: stops those partitions' tasks
+    /// and waits (at most the drain timeout) for the records in hand.
+    pub(crate) fn revoke(&self, tpl: &TopicPartitionList) {
+        let slots: Vec<Slot> = {
+            let mut map = self.lock();
+            tpl.elements()
+                .iter()
+                .filter_map(|e| map.remove(&(e.topic().to_owned(), e.partition())))
+                .collect()
+        };
+        for s in &slots {
+            s.stop.cancel();
+        }
+        let deadline = Instant::now() + self.drain;
+        let drained = client::block(|| slots.iter().all(|s| s.wait(deadline)));
+        if !drained {
+            tracing::warn!(
+                "partition tasks still busy after {:?}; their records go to the next owner",
+                self.drain
+            );
         }
     }
 }

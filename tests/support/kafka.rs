@@ -3,14 +3,18 @@
 //! consumer configuration with a short session timeout.
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use kafka_codec::kafka::embedded::Embedded;
-use kafka_codec::kafka::ConsumerBuilder;
+use kafka_codec::kafka::{ConsumerBuilder, Producer};
+use kafka_codec::KafkaMessage;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
-use rdkafka::ClientConfig;
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
 
 pub struct Broker {
     pub servers: String,
@@ -106,4 +110,109 @@ pub fn raw_reader(servers: &str, topic: &str) -> StreamConsumer {
         .expect("raw consumer");
     c.subscribe(&[topic]).expect("subscribe");
     c
+}
+
+/// A numbered message, so losses and duplicates can be counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+pub struct Numbered {
+    #[kafka(key)]
+    pub seq: u32,
+    pub body: String,
+}
+
+/// A record's headers as (name, value) pairs, in order.
+pub fn header_pairs<M: Message>(m: &M) -> Vec<(String, Vec<u8>)> {
+    m.headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Sends `Numbered` records `0..n` to `topic`, many in flight at once.
+pub async fn produce_numbered(servers: &str, topic: &str, n: u32) {
+    use futures::StreamExt as _;
+    let producer = Producer::builder(servers).build().expect("producer");
+    futures::stream::iter(0..n)
+        .for_each_concurrent(500, |seq| {
+            let producer = &producer;
+            async move {
+                let body = format!("record {seq}");
+                producer
+                    .send_to(topic, &Numbered { seq, body })
+                    .await
+                    .expect("sent");
+            }
+        })
+        .await;
+}
+
+pub type Letter = (Vec<u8>, Vec<u8>, HashMap<String, Vec<u8>>);
+
+pub fn parse<T: std::str::FromStr>(bytes: &[u8]) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    std::str::from_utf8(bytes).unwrap().parse().unwrap()
+}
+
+/// Reads the dead-letter topic: at least `at_least` records, then whatever
+/// else arrives within two seconds.
+pub async fn read_dead_letters(servers: &str, topic: &str, at_least: usize) -> Vec<Letter> {
+    let reader = raw_reader(servers, topic);
+    let mut out = Vec::new();
+    tokio::time::timeout(LIMIT, async {
+        loop {
+            let wait = if out.len() < at_least {
+                LIMIT
+            } else {
+                Duration::from_secs(3)
+            };
+            match tokio::time::timeout(wait, reader.recv()).await {
+                Ok(Ok(m)) => {
+                    let hs = header_pairs(&m).into_iter().collect();
+                    out.push((
+                        m.key().unwrap_or_default().to_vec(),
+                        m.payload().unwrap_or_default().to_vec(),
+                        hs,
+                    ));
+                }
+                Ok(Err(e)) => panic!("{e}"),
+                Err(_) => break,
+            }
+        }
+    })
+    .await
+    .expect("timed out reading dead letters");
+    out
+}
+
+pub fn committed_offsets(servers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    let metadata = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    for p in metadata.topics()[0].partitions() {
+        tpl.add_partition(topic, p.id());
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    got.elements()
+        .iter()
+        .map(|e| {
+            (
+                e.partition(),
+                match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => 0,
+                },
+            )
+        })
+        .collect()
 }

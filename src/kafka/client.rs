@@ -1,0 +1,201 @@
+//! The rdkafka side of a consumer: its client context (rebalance callbacks),
+//! commits, and which librdkafka errors are transient.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode as RdCommitMode, Consumer as _, ConsumerContext, Rebalance,
+    StreamConsumer,
+};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode as C;
+use rdkafka::ClientContext;
+
+use super::partitioned::Router;
+use super::tracker::Tracker;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The rdkafka client of this crate's consumers.
+pub(crate) type Client = StreamConsumer<CodecContext>;
+
+/// `true` for librdkafka error codes that go away by themselves: a broker
+/// down or restarting, a leader or coordinator moving, a full queue.
+pub(crate) fn retriable(code: C) -> bool {
+    matches!(
+        code,
+        C::QueueFull
+            | C::AllBrokersDown
+            | C::BrokerTransportFailure
+            | C::RequestTimedOut
+            | C::NotLeaderForPartition
+            | C::LeaderNotAvailable
+            | C::NetworkException
+            | C::NotEnoughReplicas
+            | C::NotEnoughReplicasAfterAppend
+            | C::OperationTimedOut
+            | C::MessageTimedOut
+            | C::UnknownTopicOrPartition
+            | C::CoordinatorLoadInProgress
+            | C::CoordinatorNotAvailable
+            | C::NotCoordinator
+            | C::RebalanceInProgress
+            | C::IllegalGeneration
+            | C::WaitingForCoordinator
+    )
+}
+
+/// `true` for commit refusals that mean "these partitions are no longer
+/// yours": the records stay uncommitted and go to the next owner again.
+fn lost_generation(code: C) -> bool {
+    matches!(
+        code,
+        C::RebalanceInProgress
+            | C::IllegalGeneration
+            | C::UnknownMemberId
+            | C::FencedInstanceId
+            | C::AssignmentLost
+            | C::State
+    )
+}
+
+/// The rdkafka context of this crate's consumers.
+///
+/// On revoke it stops the partition tasks of a
+/// [`Partitioned`](super::Partitioned) consumer and waits for the records
+/// they are handling, then (in [`CommitMode::Manual`](super::CommitMode))
+/// commits what was handled synchronously, before the group moves the
+/// partitions: the next owner starts right after the last handled record.
+/// On assign it splits the partition queues of a `Partitioned` consumer
+/// before librdkafka starts fetching.
+pub struct CodecContext {
+    pub(crate) commit_on_revoke: bool,
+    pub(crate) tracker: Arc<Tracker>,
+    pub(crate) router: Option<Arc<Router>>,
+}
+
+impl std::fmt::Debug for CodecContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodecContext")
+            .field("commit_on_revoke", &self.commit_on_revoke)
+            .field("partitioned", &self.router.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientContext for CodecContext {}
+
+impl ConsumerContext for CodecContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                if let Some(router) = &self.router {
+                    router.assign(tpl);
+                }
+            }
+            Rebalance::Revoke(tpl) => {
+                if let Some(router) = &self.router {
+                    router.revoke(tpl);
+                }
+                if self.commit_on_revoke && tpl.count() > 0 {
+                    match consumer.commit_consumer_state(RdCommitMode::Sync) {
+                        Ok(()) => {}
+                        Err(e) if e.rdkafka_error_code() == Some(C::NoOffset) => {}
+                        Err(e) => tracing::warn!(
+                            error = %e,
+                            "commit on revoke failed; records handled since the last commit may be delivered again"
+                        ),
+                    }
+                }
+                self.tracker.revoke(tpl);
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+/// Commits the stored offsets now and waits for the broker. Nothing stored
+/// is not a failure.
+pub(crate) fn commit(client: &Client) -> Result<()> {
+    match client.commit_consumer_state(RdCommitMode::Sync) {
+        Ok(()) => Ok(()),
+        Err(e) if e.rdkafka_error_code() == Some(C::NoOffset) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The commit at the end of a run. Transient refusals (the coordinator
+/// moving or unreachable) are retried for up to `patience`. A refusal that
+/// says the partitions moved on (a rebalance, a lost generation) is logged
+/// and passed: the records stay uncommitted and are delivered again to the
+/// next owner (at least once: duplicates possible, nothing lost).
+pub(crate) async fn commit_final(client: &Client, patience: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let e = match commit(client) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let code = match e.kind() {
+            ErrorKind::Kafka(k) => k.rdkafka_error_code(),
+            _ => None,
+        };
+        match code {
+            Some(c) if lost_generation(c) => {
+                tracing::warn!(error = %e, "final commit refused: the partitions moved on");
+                return Ok(());
+            }
+            Some(c) if retriable(c) && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "final commit delayed; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Passes a transient client error (logged), returns any other.
+pub(crate) fn wait_out(e: KafkaError) -> Result<()> {
+    let e = Error::from(e);
+    if e.is_retriable() {
+        tracing::warn!(error = %e, "transient consumer error; librdkafka is recovering");
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// Stores `offset` (the last handled) for the next commit. A partition that
+/// was revoked meanwhile is not an error: its records go to the next owner.
+pub(crate) fn store(client: &Client, topic: &str, partition: i32, offset: i64) -> Result<()> {
+    match client.store_offset(topic, partition, offset) {
+        Ok(()) => Ok(()),
+        Err(e) if e.rdkafka_error_code().is_some_and(lost_generation) => {
+            tracing::debug!(
+                topic,
+                partition,
+                offset,
+                "offset not stored: partition revoked"
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs a blocking wait from a rebalance callback: on a multi-threaded
+/// runtime the worker hands its other tasks away first, so the tasks being
+/// waited for can run.
+pub(crate) fn block<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// `Err` for a missing value, with a kind.
+pub(crate) fn unavailable(what: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+    Error::new(ErrorKind::Other(what.into()))
+}

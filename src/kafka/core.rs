@@ -1,0 +1,389 @@
+//! The record-processing core that every consumer shape shares:
+//! decode -> poison policy -> handler (with retries) -> recovery -> settle.
+//!
+//! [`Consumer`](super::Consumer) (one record at a time or as a stream),
+//! [`Group`](super::Group) (members that are each a `Consumer`),
+//! [`Partitioned`](super::Partitioned) (one task per assigned partition) and
+//! [batches](super::Batch) all go through [`Core`], so a policy, a counter or
+//! a commit rule is written once.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use rdkafka::consumer::Consumer as _;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::TopicPartitionList;
+
+use super::client::{self, Client};
+use super::dead_letter::{DeadLetters, Failure};
+use super::policy::{FailurePolicy, PoisonPolicy, Recover};
+use super::record::{header, meta_of, Record, Topics};
+use super::stats::{bump, ConsumerStats};
+use super::tracker::{Step, Tracker};
+use super::CommitMode;
+use crate::codec::{Hints, KafkaCodec};
+use crate::error::{BoxError, Error, ErrorKind, Position, RecordMeta, Result};
+use crate::headers;
+use crate::message::KafkaMessage;
+
+/// Bounds on the headers of incoming records; a record over them is a
+/// poison pill ([`ErrorKind::Header`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeaderLimits {
+    pub(crate) count: usize,
+    pub(crate) bytes: usize,
+}
+
+impl HeaderLimits {
+    fn exceeded(&self, meta: &RecordMeta) -> Option<String> {
+        if meta.headers.len() > self.count {
+            return Some(format!(
+                "{} headers, more than the limit of {}",
+                meta.headers.len(),
+                self.count
+            ));
+        }
+        let bytes: usize = meta
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, bytes::Bytes::len))
+            .sum();
+        (bytes > self.bytes).then(|| {
+            format!(
+                "{bytes} bytes of headers, more than the limit of {}",
+                self.bytes
+            )
+        })
+    }
+}
+
+impl Default for HeaderLimits {
+    fn default() -> Self {
+        HeaderLimits {
+            count: 64,
+            bytes: 64 * 1024,
+        }
+    }
+}
+
+/// How a record left the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The handler accepted it.
+    Handled,
+    /// It was skipped or dead-lettered (after its retries).
+    Recovered,
+    /// The run was stopped while the record waited for a retry; it is not
+    /// settled and will be delivered again.
+    Abandoned,
+}
+
+/// Everything a consumer needs to turn rdkafka messages into handled,
+/// settled records.
+pub(crate) struct Core<T: KafkaMessage, C: KafkaCodec<T>> {
+    pub(crate) client: Arc<Client>,
+    pub(crate) codec: C,
+    pub(crate) poison: PoisonPolicy,
+    pub(crate) failure: FailurePolicy,
+    pub(crate) commit: CommitMode,
+    pub(crate) limits: HeaderLimits,
+    pub(crate) topics: Topics,
+    pub(crate) dead_letters: Option<DeadLetters>,
+    pub(crate) stats: ConsumerStats,
+    pub(crate) tracker: Arc<Tracker>,
+    pub(crate) _marker: PhantomData<fn() -> T>,
+}
+
+impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
+    /// Takes one message: decodes it, or applies the poison policy and gives
+    /// `None` (or the error, under [`PoisonPolicy::Fail`]).
+    pub(crate) async fn take(&self, msg: &BorrowedMessage<'_>) -> Result<Option<Record<T>>> {
+        if let Some(dl) = &self.dead_letters {
+            dl.saw_one();
+        }
+        self.track(msg.topic(), msg.partition(), msg.offset());
+        let err = match self.decode(msg) {
+            Ok(record) => {
+                bump(&self.stats.decoded);
+                return Ok(Some(record));
+            }
+            Err(err) => err,
+        };
+        let topic = match &self.poison {
+            PoisonPolicy::Fail => return Err(err),
+            PoisonPolicy::Skip => None,
+            PoisonPolicy::DeadLetter(topic) => Some(topic.as_str()),
+        };
+        let meta = err.record().cloned();
+        let meta = meta.unwrap_or_else(|| meta_of(msg, &self.topics).0);
+        let message = err.to_string();
+        let failure = Failure {
+            kind: err.kind().name(),
+            message: &message,
+            attempts: 1,
+        };
+        self.recover(topic, &meta, msg.payload(), &failure)
+            .await
+            .map_err(|e| carry(e, &err))?;
+        Ok(None)
+    }
+
+    /// Takes one message and, when it decodes, runs `handler` on it under
+    /// the failure policy; settles it unless it failed or was abandoned.
+    pub(crate) async fn process<F, Fut, S>(
+        &self,
+        msg: &BorrowedMessage<'_>,
+        handler: &mut F,
+        stop: Pin<&mut S>,
+    ) -> Result<Outcome>
+    where
+        F: FnMut(Record<T>) -> Fut,
+        Fut: Future<Output = std::result::Result<(), BoxError>>,
+        S: Future<Output = ()>,
+    {
+        match self.take(msg).await? {
+            Some(record) => self.handle(msg, record, handler, stop).await,
+            None => Ok(Outcome::Recovered),
+        }
+    }
+
+    /// Runs `handler` on a record decoded from `msg`: retries with back-off
+    /// while the failure policy allows (decoding again from the same bytes),
+    /// then recovers. Gives up, unsettled, when `stop` completes during a
+    /// back-off.
+    async fn handle<F, Fut, S>(
+        &self,
+        msg: &BorrowedMessage<'_>,
+        record: Record<T>,
+        handler: &mut F,
+        mut stop: Pin<&mut S>,
+    ) -> Result<Outcome>
+    where
+        F: FnMut(Record<T>) -> Fut,
+        Fut: Future<Output = std::result::Result<(), BoxError>>,
+        S: Future<Output = ()>,
+    {
+        let mut record = Some(record);
+        let mut attempt = 1;
+        loop {
+            let next = match record.take() {
+                Some(r) => r,
+                None => self.decode(msg)?,
+            };
+            let error = match handler(next).await {
+                Ok(()) => {
+                    self.handled(msg.topic(), msg.partition(), msg.offset())?;
+                    return Ok(Outcome::Handled);
+                }
+                Err(e) => e,
+            };
+            if !self.failure.retries(attempt, &error) {
+                let (meta, _) = meta_of(msg, &self.topics);
+                self.fail(meta, msg.payload(), error, attempt).await?;
+                return Ok(Outcome::Recovered);
+            }
+            let delay = self.failure.backoff.delay(attempt);
+            tracing::warn!(
+                topic = msg.topic(),
+                partition = msg.partition(),
+                offset = msg.offset(),
+                attempt,
+                ?delay,
+                error = %error,
+                "handler failed; retrying"
+            );
+            bump(&self.stats.retries);
+            tokio::select! {
+                () = stop.as_mut() => return Ok(Outcome::Abandoned),
+                () = tokio::time::sleep(delay) => {}
+            }
+            attempt += 1;
+        }
+    }
+
+    /// A handler accepted the record at `offset`.
+    pub(crate) fn handled(&self, topic: &str, partition: i32, offset: i64) -> Result<()> {
+        bump(&self.stats.handled);
+        if let Some(dl) = &self.dead_letters {
+            dl.handled_one();
+        }
+        self.settle(topic, partition, offset)
+    }
+
+    /// A record's handler failed for the last time after `attempts` tries:
+    /// recover it as the failure policy says, or return the handler's error.
+    pub(crate) async fn fail(
+        &self,
+        meta: RecordMeta,
+        payload: Option<&[u8]>,
+        error: BoxError,
+        attempts: u32,
+    ) -> Result<()> {
+        let topic = match &self.failure.recover {
+            Recover::Fail => None,
+            Recover::Skip => Some(None),
+            Recover::DeadLetter(topic) => Some(Some(topic.as_str())),
+        };
+        let outcome = match topic {
+            None => Err(Error::new(ErrorKind::Handler(error))),
+            Some(topic) => {
+                let message = error.to_string();
+                let failure = Failure {
+                    kind: "handler",
+                    message: &message,
+                    attempts,
+                };
+                self.recover(topic, &meta, payload, &failure).await
+            }
+        };
+        // Whatever stopped the record keeps it, bytes included.
+        outcome.map_err(|e| {
+            let e = e.at_record(meta);
+            match payload {
+                Some(p) => e.payload_bytes(bytes::Bytes::copy_from_slice(p)),
+                None => e,
+            }
+        })
+    }
+
+    /// Skips (`topic` is `None`) or dead-letters a record, then settles it.
+    async fn recover(
+        &self,
+        topic: Option<&str>,
+        meta: &RecordMeta,
+        payload: Option<&[u8]>,
+        failure: &Failure<'_>,
+    ) -> Result<()> {
+        match topic {
+            None => {
+                tracing::warn!(
+                    topic = &*meta.topic,
+                    partition = meta.partition,
+                    offset = meta.offset,
+                    kind = failure.kind,
+                    error = failure.message,
+                    "skipping a record"
+                );
+                bump(&self.stats.skipped);
+            }
+            Some(dlq) => {
+                let dl = self.dead_letters.as_ref().ok_or_else(|| {
+                    Error::new(ErrorKind::Other("no dead-letter producer".into()))
+                })?;
+                dl.send(dlq, meta, payload, failure).await?;
+                bump(&self.stats.dead_lettered);
+            }
+        }
+        self.settle(&meta.topic, meta.partition, meta.offset)
+    }
+
+    /// A record was handed out: track it (manual commits), pausing its
+    /// partition when too many of its records are unsettled.
+    pub(crate) fn track(&self, topic: &str, partition: i32, offset: i64) {
+        if self.commit == CommitMode::Manual {
+            let step = self.tracker.deliver(topic, partition, offset);
+            self.apply(topic, partition, &step);
+        }
+    }
+
+    /// A record is done with: in [`CommitMode::Manual`] the offset just
+    /// below the lowest unsettled one is stored for the next commit.
+    pub(crate) fn settle(&self, topic: &str, partition: i32, offset: i64) -> Result<()> {
+        if self.commit != CommitMode::Manual {
+            return Ok(());
+        }
+        let step = self.tracker.settle(topic, partition, offset);
+        if let Some(last) = step.store {
+            client::store(&self.client, topic, partition, last)?;
+        }
+        self.apply(topic, partition, &step);
+        Ok(())
+    }
+
+    fn apply(&self, topic: &str, partition: i32, step: &Step) {
+        if !(step.pause || step.resume) {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        let done = if step.pause {
+            tracing::info!(
+                topic,
+                partition,
+                "pausing the partition: too many records handed out and not acked"
+            );
+            self.client.pause(&tpl)
+        } else {
+            tracing::debug!(topic, partition, "resuming");
+            self.client.resume(&tpl)
+        };
+        if let Err(e) = done {
+            tracing::warn!(topic, partition, error = %e, "pause/resume failed");
+        }
+    }
+
+    /// Decodes one message into a record, or an error carrying the raw
+    /// record.
+    pub(crate) fn decode(&self, msg: &BorrowedMessage<'_>) -> Result<Record<T>> {
+        let (meta, shared_payload) = meta_of(msg, &self.topics);
+        if let Some(why) = self.limits.exceeded(&meta) {
+            let mut e = Error::new(ErrorKind::Header {
+                name: "*".into(),
+                reason: why,
+            });
+            if let Some(p) = shared_payload {
+                e = e.payload_bytes(p);
+            }
+            return Err(e.at_record(meta));
+        }
+        let Some(shared_payload) = shared_payload else {
+            return Err(Error::malformed(
+                self.codec.content_type().to_owned(),
+                Position::Unknown,
+                "the record has no value (a tombstone)",
+                &[],
+            )
+            .at_record(meta));
+        };
+        let payload: &[u8] = &shared_payload;
+        let text = |name: &str| -> Result<Option<&str>> {
+            header(&meta, name)
+                .map(|v| {
+                    std::str::from_utf8(v).map_err(|_| {
+                        Error::with_payload(
+                            ErrorKind::Header {
+                                name: name.to_owned(),
+                                reason: "not UTF-8".into(),
+                            },
+                            payload,
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let decoded = (|| {
+            let content_type = text(headers::CONTENT_TYPE)?;
+            let type_name = text(headers::TYPE)?;
+            // `decode_with` refuses a content type the codec does not read.
+            T::decode_with(&self.codec, payload, &Hints::new(content_type, type_name))
+        })();
+        match decoded {
+            Ok(value) => Ok(Record::new(meta, shared_payload.clone(), value)),
+            Err(e) => Err(e.at_record(meta)),
+        }
+    }
+}
+
+/// A recovery failure (the dead-letter producer refused, the limit was
+/// reached) keeps the record and payload of the error that caused it.
+fn carry(mut e: Error, cause: &Error) -> Error {
+    if let Some(meta) = cause.record() {
+        e = e.at_record(meta.clone());
+    }
+    if let Some(p) = cause.payload() {
+        e = e.payload_bytes(bytes::Bytes::copy_from_slice(p));
+    }
+    e
+}

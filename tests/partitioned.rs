@@ -1,0 +1,235 @@
+//! Group-managed partition-parallel consumers, and consumers riding out
+//! broker outages.
+//!
+//! The outage tests take the embedded mock cluster's broker down and up, so
+//! they always run on it; the sharing test runs on the broker under test.
+
+#[path = "support/kafka.rs"]
+mod kafka;
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka::{committed_offsets, Numbered};
+use kafka_codec::kafka::embedded::Embedded;
+use kafka_codec::kafka::{CommitMode, ConsumerBuilder, Group, Record};
+use tokio_util::sync::CancellationToken;
+
+/// What handlers saw: (partition, offset, seq), in the order handled.
+type Seen = Arc<Mutex<Vec<(i32, i64, u32)>>>;
+
+fn seen_by(
+    seen: &Seen,
+) -> impl Fn(Record<Numbered>) -> std::future::Ready<Result<(), kafka_codec::BoxError>> + Clone {
+    let seen = seen.clone();
+    move |record| {
+        seen.lock()
+            .unwrap()
+            .push((record.partition(), record.offset(), record.value().seq));
+        std::future::ready(Ok(()))
+    }
+}
+
+fn distinct(seen: &Seen) -> usize {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, s)| *s)
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+/// Waits until `seen` holds `n` distinct records, taking the broker down for
+/// three seconds once `outage_at` were handled, then cancels `done`.
+async fn drive(
+    seen: &Seen,
+    n: usize,
+    outage: Option<(&Embedded, usize)>,
+    done: &CancellationToken,
+) {
+    let mut outage = outage;
+    while distinct(seen) < n {
+        if let Some((cluster, at)) = outage {
+            if distinct(seen) >= at {
+                println!("broker down after {} records", distinct(seen));
+                cluster.cluster().broker_down(1).unwrap();
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                cluster.cluster().broker_up(1).unwrap();
+                outage = None;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done.cancel();
+}
+
+/// Every record handled, and nothing committed that was not handled: each
+/// partition's committed offset is one past a handled record, and every
+/// offset below it was handled.
+fn check_commits(seen: &Seen, committed: &BTreeMap<i32, i64>, n: usize) -> usize {
+    let seen = seen.lock().unwrap();
+    let mut handled: BTreeMap<i32, HashSet<i64>> = BTreeMap::new();
+    for (p, o, _) in seen.iter() {
+        handled.entry(*p).or_default().insert(*o);
+    }
+    let total: i64 = committed.values().sum();
+    for (p, c) in committed {
+        let h = handled.get(p).cloned().unwrap_or_default();
+        assert!(
+            (0..*c).all(|o| h.contains(&o)),
+            "partition {p}: committed {c} but not every offset below it was handled"
+        );
+    }
+    assert_eq!(
+        total,
+        i64::try_from(n).unwrap(),
+        "everything handled was committed at the end"
+    );
+    seen.len() - n
+}
+
+async fn within<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(150), f)
+        .await
+        .expect("timed out")
+}
+
+fn builder(servers: &str, group: &str, topic: &str) -> ConsumerBuilder {
+    ConsumerBuilder::new(servers, group)
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("auto.commit.interval.ms", "200")
+        .topics(&[topic])
+        .commit_mode(CommitMode::Manual)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_rides_out_a_broker_outage() {
+    const N: u32 = 2_000;
+    let cluster = Embedded::start(1).unwrap();
+    let servers = cluster.bootstrap_servers().to_owned();
+    let (topic, group) = (kafka::fresh("outage"), kafka::fresh("g"));
+    cluster.create_topic(&topic, 4).unwrap();
+    kafka::produce_numbered(&servers, &topic, N).await;
+    let partitioned = builder(&servers, &group, &topic)
+        .build_partitioned::<Numbered>()
+        .unwrap();
+    let seen = Seen::default();
+    let done = CancellationToken::new();
+    let handler = seen_by(&seen);
+    let slow = move |r| {
+        let h = handler.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            h(r).await
+        }
+    };
+    let (report, ()) = within(futures::future::join(
+        partitioned.run(done.clone(), 4, slow),
+        drive(&seen, N as usize, Some((&cluster, 300)), &done),
+    ))
+    .await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(distinct(&seen), N as usize, "none lost");
+    drop(partitioned);
+    let committed = committed_offsets(&servers, &group, &topic);
+    let duplicates = check_commits(&seen, &committed, N as usize);
+    println!("partitioned through an outage: {N} handled, {duplicates} duplicates, committed {committed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_rides_out_a_broker_outage() {
+    const N: u32 = 2_000;
+    let cluster = Embedded::start(1).unwrap();
+    let servers = cluster.bootstrap_servers().to_owned();
+    let (topic, group) = (kafka::fresh("outage"), kafka::fresh("g"));
+    cluster.create_topic(&topic, 4).unwrap();
+    kafka::produce_numbered(&servers, &topic, N).await;
+    let seen = Seen::default();
+    let done = CancellationToken::new();
+    let handler = seen_by(&seen);
+    let (report, ()) = within(futures::future::join(
+        Group::new(builder(&servers, &group, &topic), 2)
+            .run::<Numbered, _, _>(done.clone(), move |_, r| handler(r)),
+        drive(&seen, N as usize, Some((&cluster, 300)), &done),
+    ))
+    .await;
+    let report = report.unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(distinct(&seen), N as usize, "none lost");
+    let committed = committed_offsets(&servers, &group, &topic);
+    let duplicates = check_commits(&seen, &committed, N as usize);
+    println!(
+        "group through an outage: members handled {:?}, {duplicates} duplicates",
+        report.handled
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_partitioned_members_share_a_topic_through_a_rebalance_in_flight() {
+    const N: u32 = 1_000;
+    let broker = kafka::broker();
+    let (topic, group) = (kafka::fresh("share"), kafka::fresh("g"));
+    kafka::create_topic(&broker, &topic, 4).await;
+    kafka::produce_numbered(&broker.servers, &topic, N).await;
+    let seen = Seen::default();
+    let done = CancellationToken::new();
+    let slow = |seen: &Seen| {
+        let handler = seen_by(seen);
+        move |r| {
+            let h = handler.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                h(r).await
+            }
+        }
+    };
+    let first = builder(&broker.servers, &group, &topic)
+        .build_partitioned::<Numbered>()
+        .unwrap();
+    let second = builder(&broker.servers, &group, &topic)
+        .build_partitioned::<Numbered>()
+        .unwrap();
+    // The second member joins while the first is handling records, so the
+    // group rebalances with records in flight.
+    let join_later = async {
+        while distinct(&seen) < 150 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        println!("second member joins after {} records", distinct(&seen));
+        second.run(done.clone(), 4, slow(&seen)).await
+    };
+    let (a, b, ()) = within(futures::future::join3(
+        first.run(done.clone(), 4, slow(&seen)),
+        join_later,
+        drive(&seen, N as usize, None, &done),
+    ))
+    .await;
+    assert!(a.error.is_none() && b.error.is_none(), "{a:?} {b:?}");
+    assert_eq!(distinct(&seen), N as usize, "none lost");
+    assert!(
+        a.total() > 0 && b.total() > 0,
+        "both members handled records: {a:?} {b:?}"
+    );
+    let (pa, pb) = (first.partitions(), second.partitions());
+    assert!(
+        !pa.is_empty() && !pb.is_empty(),
+        "both members hold partitions: {pa:?} {pb:?}"
+    );
+    drop((first, second));
+    let committed = committed_offsets(&broker.servers, &group, &topic);
+    let duplicates = check_commits(&seen, &committed, N as usize);
+    println!(
+        "{}: first {:?} second {:?}, {duplicates} duplicates",
+        broker.kind(),
+        a.handled,
+        b.handled
+    );
+    // Drained and committed on revoke: at most the records in hand when the
+    // group rebalanced repeat (one per partition per member), plus what a
+    // refused commit leaves (the mock cluster refuses commits while it
+    // rebalances: at most one 200 ms commit interval of records).
+    assert!(duplicates <= 100, "{duplicates} duplicates");
+}

@@ -1,8 +1,8 @@
-//! Group-managed partition-parallel consumers, and consumers riding out
-//! broker outages.
+//! Group-managed partition-parallel consumers, group members that fail,
+//! and consumers riding out broker outages.
 //!
 //! The outage tests take the embedded mock cluster's broker down and up, so
-//! they always run on it; the sharing test runs on the broker under test.
+//! they always run on it; the others run on the broker under test.
 
 #[path = "support/kafka.rs"]
 mod kafka;
@@ -232,4 +232,58 @@ async fn two_partitioned_members_share_a_topic_through_a_rebalance_in_flight() {
     // refused commit leaves (the mock cluster refuses commits while it
     // rebalances: at most one 200 ms commit interval of records).
     assert!(duplicates <= 100, "{duplicates} duplicates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_group_member_leaves_at_once_and_reports_what_it_handled() {
+    const N: u32 = 400;
+    let broker = kafka::broker();
+    let (topic, group) = (kafka::fresh("leave"), kafka::fresh("g"));
+    kafka::create_topic(&broker, &topic, 4).await;
+    kafka::produce_numbered(&broker.servers, &topic, N).await;
+    let seen = Seen::default();
+    let done = CancellationToken::new();
+    let by_member: Arc<Mutex<[u32; 2]>> = Arc::default();
+    let (record, counts) = (seen_by(&seen), by_member.clone());
+    let (report, ()) = within(futures::future::join(
+        Group::new(builder(&broker.servers, &group, &topic), 2).run::<Numbered, _, _>(
+            done.clone(),
+            move |member, r| {
+                let n = {
+                    let mut counts = counts.lock().unwrap();
+                    counts[member] += 1;
+                    counts[member]
+                };
+                let outcome: Result<(), kafka_codec::BoxError> = if member == 0 && n == 30 {
+                    Err(format!("member 0 fails at record {}", r.value().seq).into())
+                } else {
+                    Ok(())
+                };
+                let record = record.clone();
+                async move {
+                    outcome?;
+                    record(r).await
+                }
+            },
+        ),
+        drive(&seen, N as usize, None, &done),
+    ))
+    .await;
+    let report = report.unwrap();
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    let (member, error) = &report.errors[0];
+    assert_eq!(*member, 0);
+    assert!(error.to_string().contains("member 0 fails"), "{error}");
+    assert_eq!(
+        report.handled[0], 29,
+        "what member 0 handled before failing"
+    );
+    assert_eq!(distinct(&seen), N as usize, "member 1 took over: none lost");
+    let committed = committed_offsets(&broker.servers, &group, &topic);
+    let duplicates = check_commits(&seen, &committed, N as usize);
+    println!(
+        "{}: members handled {:?}, {duplicates} duplicates",
+        broker.kind(),
+        report.handled
+    );
 }

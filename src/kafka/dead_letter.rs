@@ -72,37 +72,16 @@ pub(crate) struct Failure<'a> {
     pub(crate) attempts: u32,
 }
 
-/// A consumer's dead-letter producer and limit.
-#[derive(Debug)]
-pub(crate) struct DeadLetters {
-    producer: Producer,
+/// Counts records and dead letters against a [`DeadLetterLimit`].
+#[derive(Debug, Default)]
+struct Guard {
     limit: DeadLetterLimit,
     seen: AtomicU64,
     total: AtomicU64,
     consecutive: AtomicU64,
 }
 
-impl DeadLetters {
-    pub(crate) fn new(producer: Producer, limit: DeadLetterLimit) -> Self {
-        DeadLetters {
-            producer,
-            limit,
-            seen: AtomicU64::new(0),
-            total: AtomicU64::new(0),
-            consecutive: AtomicU64::new(0),
-        }
-    }
-
-    /// A record was read (decoded or not).
-    pub(crate) fn saw_one(&self) {
-        self.seen.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A record was handled: the run of dead letters is broken.
-    pub(crate) fn handled_one(&self) {
-        self.consecutive.store(0, Ordering::Relaxed);
-    }
-
+impl Guard {
     /// Refuses one more dead letter when it would pass the limit.
     fn admit(&self) -> Result<()> {
         let consecutive = self.consecutive.load(Ordering::Relaxed) + 1;
@@ -124,6 +103,40 @@ impl DeadLetters {
         Ok(())
     }
 
+    fn sent(&self) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        self.consecutive.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A consumer's dead-letter producer and limit.
+#[derive(Debug)]
+pub(crate) struct DeadLetters {
+    producer: Producer,
+    guard: Guard,
+}
+
+impl DeadLetters {
+    pub(crate) fn new(producer: Producer, limit: DeadLetterLimit) -> Self {
+        DeadLetters {
+            producer,
+            guard: Guard {
+                limit,
+                ..Guard::default()
+            },
+        }
+    }
+
+    /// A record was read (decoded or not).
+    pub(crate) fn saw_one(&self) {
+        self.guard.seen.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A record was handled: the run of dead letters is broken.
+    pub(crate) fn handled_one(&self) {
+        self.guard.consecutive.store(0, Ordering::Relaxed);
+    }
+
     /// Republishes the record to `topic` and waits for the acknowledgement.
     pub(crate) async fn send(
         &self,
@@ -132,7 +145,7 @@ impl DeadLetters {
         payload: Option<&[u8]>,
         failure: &Failure<'_>,
     ) -> Result<()> {
-        self.admit()?;
+        self.guard.admit()?;
         let mut hs = OwnedHeaders::new_with_capacity(meta.headers.len() + 6);
         for (k, v) in &meta.headers {
             hs = hs.insert(Header {
@@ -163,8 +176,7 @@ impl DeadLetters {
                 tracing::error!(error = %e, "dead-lettering failed; the record stays unhandled");
                 e
             })?;
-        self.total.fetch_add(1, Ordering::Relaxed);
-        self.consecutive.fetch_add(1, Ordering::Relaxed);
+        self.guard.sent();
         Ok(())
     }
 }
@@ -172,6 +184,45 @@ impl DeadLetters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ratio_limit_counts_once_enough_records_were_seen() {
+        let g = Guard {
+            limit: DeadLetterLimit::none().max_ratio(0.1, 20),
+            ..Guard::default()
+        };
+        // Below the minimum, any ratio passes.
+        for _ in 0..5 {
+            g.seen.fetch_add(1, Ordering::Relaxed);
+            g.admit().unwrap();
+            g.sent();
+        }
+        g.seen.store(60, Ordering::Relaxed);
+        g.admit().unwrap(); // 6 of 60 is 10 %
+        g.sent();
+        let err = g.admit().unwrap_err(); // 7 of 60 is over
+        assert!(matches!(
+            err.kind(),
+            ErrorKind::DeadLetterLimit {
+                total: 7,
+                seen: 60,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn the_consecutive_limit_resets_on_a_handled_record() {
+        let g = Guard {
+            limit: DeadLetterLimit::none().max_consecutive(2),
+            ..Guard::default()
+        };
+        g.sent();
+        g.sent();
+        assert!(g.admit().is_err());
+        g.consecutive.store(0, Ordering::Relaxed);
+        assert!(g.admit().is_ok());
+    }
 
     #[test]
     fn the_producer_keeps_security_settings_and_drops_consumer_ones() {

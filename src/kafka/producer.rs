@@ -1,4 +1,5 @@
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
@@ -31,8 +32,17 @@ const POOL_MAX_CAPACITY: usize = 1 << 20;
 /// A typed producer: encodes with the type's codec, writes the headers,
 /// returns the delivery once acknowledged.
 ///
-/// Cheap to share: clone it or put it in an `Arc`; all methods take `&self`
-/// and any number of sends can be in flight at once.
+/// Cheap to clone (clones share one librdkafka producer); all methods take
+/// `&self` and any number of sends can be in flight at once.
+///
+/// With idempotence on (the default of [`Producer::builder`]), a broker that
+/// lost the producer's idempotence state (a broker restarted without it, as
+/// Tansu 0.6 does, or a producer id expired on a quiet producer) refuses
+/// every later record of that producer id. The producer then starts a new
+/// librdkafka producer (a new producer id) and sends the refused records
+/// again, up to [`ProducerBuilder::resends`] times each: at least once, so a
+/// record the broker wrote before refusing may be written twice. Any other
+/// refusal is returned to the caller.
 ///
 /// ```no_run
 /// # async fn demo() -> kafka_codec::Result<()> {
@@ -45,16 +55,27 @@ const POOL_MAX_CAPACITY: usize = 1 << 20;
 /// println!("partition {} offset {}", delivery.partition, delivery.offset);
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    client: RwLock<Arc<FutureProducer>>,
+    config: ClientConfig,
+    idempotent: bool,
     queue_timeout: Duration,
+    resends: u32,
+    resets: AtomicU64,
     pool: Mutex<Vec<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
-            .field("queue_timeout", &self.queue_timeout)
+            .field("queue_timeout", &self.shared.queue_timeout)
+            .field("idempotent", &self.shared.idempotent)
+            .field("resets", &self.resets())
             .finish_non_exhaustive()
     }
 }
@@ -64,6 +85,7 @@ impl std::fmt::Debug for Producer {
 pub struct ProducerBuilder {
     config: ClientConfig,
     queue_timeout: Duration,
+    resends: u32,
 }
 
 impl ProducerBuilder {
@@ -81,11 +103,18 @@ impl ProducerBuilder {
         self
     }
 
+    /// How many times a record refused because the broker lost the
+    /// producer's idempotence state is sent again on a new producer id
+    /// (default 3; 0 returns the refusal to the caller).
+    #[must_use]
+    pub fn resends(mut self, attempts: u32) -> Self {
+        self.resends = attempts;
+        self
+    }
+
     /// Creates the producer.
     pub fn build(self) -> Result<Producer> {
-        let mut p = Producer::new(&self.config)?;
-        p.queue_timeout = self.queue_timeout;
-        Ok(p)
+        Producer::create(self.config, self.queue_timeout, self.resends)
     }
 }
 
@@ -101,21 +130,49 @@ impl Producer {
         ProducerBuilder {
             config,
             queue_timeout: Duration::from_secs(30),
+            resends: 3,
         }
     }
 
     /// A producer from a full rdkafka configuration.
     pub fn new(config: &ClientConfig) -> Result<Self> {
+        Self::create(config.clone(), Duration::from_secs(30), 3)
+    }
+
+    fn create(config: ClientConfig, queue_timeout: Duration, resends: u32) -> Result<Self> {
+        let client = config.create()?;
+        let idempotent = config.get("enable.idempotence") == Some("true");
         Ok(Producer {
-            inner: config.create()?,
-            queue_timeout: Duration::from_secs(30),
-            pool: Mutex::new(Vec::new()),
+            shared: Arc::new(Shared {
+                client: RwLock::new(Arc::new(client)),
+                config,
+                idempotent,
+                queue_timeout,
+                resends,
+                resets: AtomicU64::new(0),
+                pool: Mutex::new(Vec::new()),
+            }),
         })
     }
 
-    /// The underlying rdkafka producer.
-    pub fn inner(&self) -> &FutureProducer {
-        &self.inner
+    /// The underlying rdkafka producer (the current one: see the type's docs
+    /// on lost idempotence state).
+    pub fn inner(&self) -> Arc<FutureProducer> {
+        self.client()
+    }
+
+    /// How many times a new librdkafka producer replaced one whose
+    /// idempotence state the broker had lost.
+    pub fn resets(&self) -> u64 {
+        self.shared.resets.load(Ordering::Relaxed)
+    }
+
+    fn client(&self) -> Arc<FutureProducer> {
+        self.shared
+            .client
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Sends a message to its type's default topic.
@@ -207,23 +264,72 @@ impl Producer {
     /// Encodes into a pooled buffer with `encode`, which returns where the
     /// payload ends (the key follows it), whether there is a key, and the
     /// headers; queues the record, frees the buffer at once (librdkafka
-    /// copied the record), then waits for the acknowledgement.
+    /// copied the record), then waits for the acknowledgement. A record
+    /// refused for lost idempotence state is encoded and sent again on a new
+    /// producer id.
     async fn send_encoded(
         &self,
         topic: &str,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(usize, bool, OwnedHeaders)>,
+        encode: impl Fn(&mut Vec<u8>) -> Result<(usize, bool, OwnedHeaders)>,
     ) -> Result<Delivery> {
-        let mut buf = self.take_buffer();
-        let queued = match encode(&mut buf) {
-            Ok((split, has_key, hs)) => {
-                let (payload, key) = buf.split_at(split);
-                self.queue(record(topic, has_key.then_some(key), Some(payload), hs))
+        let mut resends = 0;
+        loop {
+            let client = self.client();
+            let mut buf = self.take_buffer();
+            let queued = match encode(&mut buf) {
+                Ok((split, has_key, hs)) => {
+                    let (payload, key) = buf.split_at(split);
+                    self.queue(
+                        &client,
+                        record(topic, has_key.then_some(key), Some(payload), hs),
+                    )
                     .await
+                }
+                Err(e) => Err(e),
+            };
+            self.put_buffer(buf);
+            match delivered(queued?).await {
+                Err(e) if resends < self.shared.resends && self.session_lost(&e) => {
+                    self.reset(&client, &e)?;
+                    resends += 1;
+                }
+                done => return done,
             }
-            Err(e) => Err(e),
-        };
-        self.put_buffer(buf);
-        delivered(queued?).await
+        }
+    }
+
+    /// Whether `e` says the broker no longer knows this producer's
+    /// idempotence state, so every later record of it would be refused too.
+    fn session_lost(&self, e: &Error) -> bool {
+        use RDKafkaErrorCode as C;
+        self.shared.idempotent
+            && matches!(
+                e.kind(),
+                ErrorKind::Kafka(KafkaError::MessageProduction(
+                    C::Unknown
+                        | C::UnknownProducerId
+                        | C::OutOfOrderSequenceNumber
+                        | C::InvalidProducerEpoch
+                        | C::InvalidProducerIdMapping
+                        | C::Fatal
+                ))
+            )
+    }
+
+    /// Replaces `failed` with a new librdkafka producer (a new producer id),
+    /// unless another send already did.
+    fn reset(&self, failed: &Arc<FutureProducer>, cause: &Error) -> Result<()> {
+        let mut current = self
+            .shared
+            .client
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if Arc::ptr_eq(&current, failed) {
+            tracing::warn!(error = %cause, "the broker lost this producer's idempotence state; starting a new producer id and sending again");
+            *current = Arc::new(self.shared.config.create()?);
+            self.shared.resets.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Sends bytes as they are: for dead letters and forwarding.
@@ -234,16 +340,32 @@ impl Producer {
         payload: Option<&[u8]>,
         headers: OwnedHeaders,
     ) -> Result<Delivery> {
-        let queued = self.queue(record(topic, key, payload, headers)).await?;
-        delivered(queued).await
+        let mut resends = 0;
+        loop {
+            let client = self.client();
+            let queued = self
+                .queue(&client, record(topic, key, payload, headers.clone()))
+                .await?;
+            match delivered(queued).await {
+                Err(e) if resends < self.shared.resends && self.session_lost(&e) => {
+                    self.reset(&client, &e)?;
+                    resends += 1;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Queues the record (librdkafka copies key, payload and headers),
     /// waiting for room while the queue is full.
-    async fn queue(&self, mut record: FutureRecord<'_, [u8], [u8]>) -> Result<DeliveryFuture> {
-        let deadline = tokio::time::Instant::now() + self.queue_timeout;
+    async fn queue(
+        &self,
+        client: &FutureProducer,
+        mut record: FutureRecord<'_, [u8], [u8]>,
+    ) -> Result<DeliveryFuture> {
+        let deadline = tokio::time::Instant::now() + self.shared.queue_timeout;
         loop {
-            match self.inner.send_result(record) {
+            match client.send_result(record) {
                 Ok(future) => return Ok(future),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                     if tokio::time::Instant::now() < deadline =>
@@ -258,13 +380,14 @@ impl Producer {
 
     /// Waits until every queued record was acknowledged or `timeout` passed.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
-        self.inner
+        self.client()
             .flush(Timeout::After(timeout))
             .map_err(Error::from)
     }
 
     fn take_buffer(&self) -> Vec<u8> {
-        self.pool
+        self.shared
+            .pool
             .lock()
             .ok()
             .and_then(|mut pool| pool.pop())
@@ -276,7 +399,7 @@ impl Producer {
             return;
         }
         buf.clear();
-        if let Ok(mut pool) = self.pool.lock() {
+        if let Ok(mut pool) = self.shared.pool.lock() {
             if pool.len() < POOL {
                 pool.push(buf);
             }
@@ -284,10 +407,16 @@ impl Producer {
     }
 }
 
-impl Drop for Producer {
+impl Drop for Shared {
     fn drop(&mut self) {
-        // Graceful close: give queued records a chance to be delivered.
-        let _ = self.inner.flush(Timeout::After(Duration::from_secs(5)));
+        // Graceful close when the last clone goes: give queued records a
+        // chance to be delivered, without stalling the other tasks of a
+        // multi-threaded runtime.
+        let client = self
+            .client
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = super::client::block(|| client.flush(Timeout::After(Duration::from_secs(5))));
     }
 }
 

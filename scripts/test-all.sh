@@ -21,4 +21,4 @@ echo "a durable Tansu, restarted mid-run"
 scripts/durable-broker.sh install >/dev/null
 durable=$(scripts/durable-broker.sh start "${TANSU_DURABLE_PORT:-19094}")
 KAFKA_BROKERS=${durable#KAFKA_BROKERS=} KAFKA_RESTART_CMD="$PWD/scripts/durable-broker.sh restart" \
-    cargo test --all-features --test broker_restart -- --ignored --nocapture
+    cargo test --all-features --test broker_restart -- --ignored --nocapture --test-threads=1

@@ -5,6 +5,8 @@
 //! this test with `KAFKA_BROKERS` and `KAFKA_RESTART_CMD` set. Under plain
 //! `cargo test` it is ignored rather than passed without a broker.
 
+#[path = "support/groups.rs"]
+mod groups;
 #[path = "support/kafka.rs"]
 mod kafka;
 
@@ -13,15 +15,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use kafka_codec::kafka::Producer;
+use groups::{check_commits, distinct, drive, seen_by, Seen};
+use kafka::Numbered;
+use kafka_codec::kafka::{CommitMode, Group, Producer};
 use kafka_codec::KafkaMessage;
 use rdkafka::message::Message as _;
-use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
-struct Numbered {
-    #[kafka(key)]
-    seq: u32,
+/// Restarts the broker with `KAFKA_RESTART_CMD`.
+async fn restart_broker() {
+    let restart = std::env::var("KAFKA_RESTART_CMD").expect("KAFKA_RESTART_CMD");
+    let status = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&restart)
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "restart command failed");
 }
 
 const N: u32 = 10_000;
@@ -29,7 +39,6 @@ const N: u32 = 10_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a durable broker and KAFKA_RESTART_CMD; run by scripts/test-all.sh"]
 async fn acknowledged_messages_survive_a_broker_restart() {
-    let restart = std::env::var("KAFKA_RESTART_CMD").expect("KAFKA_RESTART_CMD");
     let broker = kafka::broker();
     assert!(broker.embedded.is_none(), "needs KAFKA_BROKERS");
     let topic = kafka::fresh("restart");
@@ -48,7 +57,16 @@ async fn acknowledged_messages_survive_a_broker_restart() {
             if seq % 1000 == 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            match producer.send_to(&topic, &Numbered { seq }).await {
+            match producer
+                .send_to(
+                    &topic,
+                    &Numbered {
+                        seq,
+                        body: String::new(),
+                    },
+                )
+                .await
+            {
                 Ok(_) => acked.lock().unwrap().push(seq),
                 Err(e) => failed.lock().unwrap().push((seq, e.to_string())),
             }
@@ -59,13 +77,7 @@ async fn acknowledged_messages_survive_a_broker_restart() {
         while acked.lock().unwrap().len() < 3_000 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let status = tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(&restart)
-            .status()
-            .await
-            .unwrap();
-        assert!(status.success(), "restart command failed");
+        restart_broker().await;
         println!(
             "broker restarted after {} acknowledgements",
             acked.lock().unwrap().len()
@@ -76,13 +88,23 @@ async fn acknowledged_messages_survive_a_broker_restart() {
     // A producer connected after the restart writes normally.
     let fresh = Producer::builder(&broker.servers).build().unwrap();
     for seq in N..N + 100 {
-        let d = kafka::within(&broker, fresh.send_to(&topic, &Numbered { seq })).await;
+        let d = kafka::within(
+            &broker,
+            fresh.send_to(
+                &topic,
+                &Numbered {
+                    seq,
+                    body: String::new(),
+                },
+            ),
+        )
+        .await;
         d.expect("a new producer writes after the restart");
         acked.lock().unwrap().push(seq);
     }
     let acked = acked.lock().unwrap().clone();
     let failed = failed.lock().unwrap().clone();
-    let reader = kafka::raw_reader(&broker.servers, &topic);
+    let reader = kafka::assigned_reader(&broker.servers, &topic);
     let mut counts: HashMap<u32, u32> = HashMap::new();
     kafka::within(&broker, async {
         while acked.iter().any(|s| !counts.contains_key(s)) {
@@ -127,4 +149,61 @@ async fn acknowledged_messages_survive_a_broker_restart() {
     // Sent again after a refusal that may have followed a write: at most the
     // records in flight when the broker went away (200 at a time).
     assert!(duplicated <= 200, "{duplicated} duplicates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a durable broker and KAFKA_RESTART_CMD; run by scripts/test-all.sh"]
+async fn partitioned_and_group_consumers_ride_out_a_broker_restart() {
+    const N: u32 = 2_000;
+    let broker = kafka::broker();
+    assert!(broker.embedded.is_none(), "needs KAFKA_BROKERS");
+    for shape in ["partitioned", "group"] {
+        let (topic, group) = (kafka::fresh(shape), kafka::fresh("g"));
+        kafka::create_topic(&broker, &topic, 4).await;
+        kafka::produce_numbered(&broker.servers, &topic, N).await;
+        let builder = kafka::consumer(&broker, &group)
+            .topics(&[&topic])
+            .commit_mode(CommitMode::Manual);
+        let seen = Seen::default();
+        let done = CancellationToken::new();
+        let handler = seen_by(&seen);
+        let slow = move |r: kafka_codec::kafka::Record<Numbered>| {
+            let h = handler.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                h(r).await
+            }
+        };
+        let fault = Some((300, restart_broker()));
+        let error = if shape == "partitioned" {
+            let partitioned = builder.build_partitioned::<Numbered>().unwrap();
+            let (report, ()) = tokio::time::timeout(
+                Duration::from_secs(240),
+                futures::future::join(
+                    partitioned.run(done.clone(), 4, slow),
+                    drive(&seen, N as usize, fault, &done),
+                ),
+            )
+            .await
+            .expect("timed out: records lost?");
+            report.error.map(|e| e.to_string())
+        } else {
+            let (report, ()) = tokio::time::timeout(
+                Duration::from_secs(240),
+                futures::future::join(
+                    Group::new(builder, 2).run::<Numbered, _, _>(done.clone(), move |_, r| slow(r)),
+                    drive(&seen, N as usize, fault, &done),
+                ),
+            )
+            .await
+            .expect("timed out: records lost?");
+            let report = report.unwrap();
+            report.errors.first().map(|(_, e)| e.to_string())
+        };
+        assert_eq!(error, None, "{shape}");
+        assert_eq!(distinct(&seen), N as usize, "{shape}: none lost");
+        let committed = kafka::committed_offsets(&broker.servers, &group, &topic);
+        let duplicates = check_commits(&seen, &committed, N as usize);
+        println!("{shape} through a broker restart: {N} handled, {duplicates} duplicates");
+    }
 }

@@ -120,6 +120,28 @@ pub struct Numbered {
     pub body: String,
 }
 
+/// A plain rdkafka consumer of every partition of `topic`, from the start,
+/// assigned rather than subscribed: no group coordinator involved (for
+/// reading from a broker whose group coordination is busy recovering).
+pub fn assigned_reader(servers: &str, topic: &str) -> StreamConsumer {
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", fresh("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("raw consumer");
+    let metadata = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .expect("partition");
+    }
+    c.assign(&tpl).expect("assign");
+    c
+}
+
 /// A record's headers as (name, value) pairs, in order.
 pub fn header_pairs<M: Message>(m: &M) -> Vec<(String, Vec<u8>)> {
     m.headers()

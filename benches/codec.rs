@@ -38,7 +38,9 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, NaiveDate, Utc};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
-use kafka_codec::{Error, ErrorKind, Json, KafkaCodec, KafkaMessage, MsgPack, Position};
+#[cfg(feature = "msgpack")]
+use kafka_codec::MsgPack;
+use kafka_codec::{Error, ErrorKind, Json, KafkaCodec, KafkaMessage, Position};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rust_decimal::Decimal;
@@ -474,10 +476,12 @@ fn hierarchy(c: &mut Criterion) {
 
 // ---------------------------------------------------------------------------
 // 4a. MessagePack: the MsgPack codec against rmp-serde, and against JSON
+// (with feature `msgpack`: `cargo bench --all-features`)
 //
 // Each function's throughput counts the bytes of its own format; the ratios
 // compare time per message.
 
+#[cfg(feature = "msgpack")]
 fn msgpack_encode_one<T: KafkaMessage>(g: &mut Group<'_>, p: &Payload<T>) {
     let v = &p.value;
     let json_len = json_len(v);
@@ -502,6 +506,7 @@ fn msgpack_encode_one<T: KafkaMessage>(g: &mut Group<'_>, p: &Payload<T>) {
     g.paired(("MsgPack", &mut codec), ("Json", &mut json), p.label);
 }
 
+#[cfg(feature = "msgpack")]
 fn msgpack_decode_one<T: KafkaMessage>(g: &mut Group<'_>, p: &Payload<T>) {
     let json_bytes = serde_json::to_vec(&p.value).unwrap();
     let mp_bytes = rmp_serde::to_vec_named(&p.value).unwrap();
@@ -519,11 +524,13 @@ fn msgpack_decode_one<T: KafkaMessage>(g: &mut Group<'_>, p: &Payload<T>) {
     g.paired(("MsgPack", &mut codec), ("Json", &mut json), p.label);
 }
 
+#[cfg(feature = "msgpack")]
 #[allow(clippy::cast_precision_loss)] // sizes of a few KB
 fn percent(part: usize, whole: usize) -> f64 {
     100.0 * part as f64 / whole as f64
 }
 
+#[cfg(feature = "msgpack")]
 fn msgpack(c: &mut Criterion) {
     let p = payloads();
     println!("encoded sizes:");
@@ -629,10 +636,18 @@ fn user_codec(c: &mut Criterion) {
     g.finish();
 }
 
+#[cfg(feature = "msgpack")]
 criterion_group! {
     name = benches;
     config = config();
     targets = json_encode, json_decode, poly_decode, hierarchy, msgpack, user_codec
+}
+
+#[cfg(not(feature = "msgpack"))]
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = json_encode, json_decode, poly_decode, hierarchy, user_codec
 }
 
 // ---------------------------------------------------------------------------

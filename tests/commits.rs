@@ -115,3 +115,46 @@ async fn seek_replays_from_an_offset_and_from_a_point_in_time() {
         "replayed from the first record after `since`"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_pill_returned_as_an_error_can_be_acked_past() {
+    let broker = kafka::broker();
+    let (topic, group) = (kafka::fresh("commits"), kafka::fresh("g"));
+    kafka::create_topic(&broker, &topic, 1).await;
+    let producer = kafka_codec::kafka::Producer::builder(&broker.servers)
+        .build()
+        .unwrap();
+    for seq in 0..5 {
+        if seq == 2 {
+            let headers = rdkafka::message::OwnedHeaders::new();
+            producer
+                .send_raw(&topic, None, Some(b"{not json"), headers)
+                .await
+                .unwrap();
+        } else {
+            let body = String::new();
+            producer
+                .send_to(&topic, &Numbered { seq, body })
+                .await
+                .unwrap();
+        }
+    }
+    let consumer = kafka::consumer(&broker, &group)
+        .topics(&[&topic])
+        .commit_mode(CommitMode::Manual)
+        .build::<Numbered>()
+        .unwrap();
+    for offset in 0..5 {
+        match kafka::within(&broker, consumer.next()).await {
+            Ok(r) => consumer.ack(&r).unwrap(),
+            Err(e) => {
+                assert_eq!(offset, 2, "{e}");
+                assert_eq!(e.record().map(|r| r.offset), Some(2));
+                consumer.ack_error(&e).unwrap();
+            }
+        }
+    }
+    consumer.commit().unwrap();
+    assert_eq!(committed_offsets(&broker.servers, &group, &topic)[&0], 5);
+    assert_eq!(consumer.unsettled(), 0);
+}

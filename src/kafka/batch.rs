@@ -17,7 +17,7 @@ use futures::stream::BoxStream;
 use super::consumer::Consumer;
 use super::record::Record;
 use crate::codec::KafkaCodec;
-use crate::error::{BoxError, Result};
+use crate::error::{BoxError, Error, Result};
 use crate::message::KafkaMessage;
 
 /// Records handed to a batch handler: a cheap-to-clone view (shared, not
@@ -92,6 +92,9 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     /// `max_records` or `max_wait` has passed since the first. Records that
     /// do not decode go through the poison policy as usual.
     pub async fn next_batch(&self, max_records: usize, max_wait: Duration) -> Result<Batch<T>> {
+        if let Some(e) = self.take_stashed() {
+            return Err(e);
+        }
         let first = self.next().await?;
         self.fill(first, max_records, max_wait).await
     }
@@ -144,6 +147,9 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         tokio::pin!(shutdown);
         let mut handled = 0u64;
         let outcome = loop {
+            if let Some(e) = self.take_stashed() {
+                break Err(e);
+            }
             let batch = tokio::select! {
                 biased;
                 () = &mut shutdown => break Ok(()),
@@ -191,11 +197,27 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
             let Ok(msg) = tokio::time::timeout_at(deadline, self.recv()).await else {
                 break;
             };
-            if let Some(record) = self.core.take(&msg?).await? {
-                records.push(record);
+            match async { self.core.take(&msg?).await }.await {
+                Ok(Some(record)) => records.push(record),
+                Ok(None) => {}
+                Err(e) => {
+                    // The records taken so far go out first; the error next.
+                    *self
+                        .stashed
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                    break;
+                }
             }
         }
         Ok(Batch::new(records))
+    }
+
+    fn take_stashed(&self) -> Option<Error> {
+        self.stashed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// Runs the handler on a batch until every record is handled or

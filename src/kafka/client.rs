@@ -107,10 +107,32 @@ impl ConsumerContext for CodecContext {
                         ),
                     }
                 }
-                self.tracker.revoke(tpl);
+                resume(consumer, &self.tracker.revoke(tpl));
             }
-            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+            Rebalance::Error(e) => {
+                // rdkafka unassigns everything after a rebalance error.
+                tracing::warn!(error = %e, "rebalance error; the assignment is dropped");
+                if let Some(router) = &self.router {
+                    router.revoke_all();
+                }
+                resume(consumer, &self.tracker.clear());
+            }
         }
+    }
+}
+
+/// librdkafka keeps a partition paused across a rebalance: resume those the
+/// tracker paused before they leave, so they come back fetching.
+fn resume(consumer: &BaseConsumer<CodecContext>, paused: &[(String, i32)]) {
+    if paused.is_empty() {
+        return;
+    }
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for (topic, partition) in paused {
+        tpl.add_partition(topic, *partition);
+    }
+    if let Err(e) = consumer.resume(&tpl) {
+        tracing::warn!(error = %e, "resuming revoked partitions failed");
     }
 }
 
@@ -129,12 +151,15 @@ pub(crate) fn commit(client: &Client) -> Result<()> {
 /// says the partitions moved on (a rebalance, a lost generation) is logged
 /// and passed: the records stay uncommitted and are delivered again to the
 /// next owner (at least once: duplicates possible, nothing lost).
-pub(crate) async fn commit_final(client: &Client, patience: Duration) -> Result<()> {
+pub(crate) async fn commit_final(client: &Arc<Client>, patience: Duration) -> Result<()> {
     let deadline = tokio::time::Instant::now() + patience;
     loop {
-        let e = match commit(client) {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
+        // A synchronous commit waits for the coordinator: off the workers.
+        let c = client.clone();
+        let e = match tokio::task::spawn_blocking(move || commit(&c)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e,
+            Err(join) => return Err(unavailable(format!("commit task failed: {join}"))),
         };
         let code = match e.kind() {
             ErrorKind::Kafka(k) => k.rdkafka_error_code(),
@@ -154,15 +179,36 @@ pub(crate) async fn commit_final(client: &Client, patience: Duration) -> Result<
     }
 }
 
-/// Passes a transient client error (logged), returns any other.
-pub(crate) fn wait_out(e: KafkaError) -> Result<()> {
+/// Passes a consumer error librdkafka recovers from by itself (logged),
+/// returns one that needs the application: a fatal error, or missing
+/// authorization. Everything else (brokers down, a transport failure, a name
+/// that does not resolve, a poll interval exceeded during a long back-off, a
+/// partition end) is waited out.
+pub(crate) async fn wait_out(e: KafkaError) -> Result<()> {
+    let fatal = matches!(e, KafkaError::MessageConsumptionFatal(_))
+        || matches!(
+            e.rdkafka_error_code(),
+            Some(
+                C::Fatal
+                    | C::GroupAuthorizationFailed
+                    | C::TopicAuthorizationFailed
+                    | C::ClusterAuthorizationFailed
+                    | C::SaslAuthenticationFailed
+                    | C::Authentication
+            )
+        );
+    if fatal {
+        return Err(e.into());
+    }
     let e = Error::from(e);
     if e.is_retriable() {
         tracing::warn!(error = %e, "transient consumer error; librdkafka is recovering");
-        Ok(())
     } else {
-        Err(e)
+        tracing::warn!(error = %e, "consumer error; carrying on");
+        // Not a hot loop if the same error comes back at once.
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(())
 }
 
 /// Stores `offset` (the last handled) for the next commit. A partition that
@@ -183,16 +229,20 @@ pub(crate) fn store(client: &Client, topic: &str, partition: i32, offset: i64) -
     }
 }
 
-/// Runs a blocking wait from a rebalance callback: on a multi-threaded
-/// runtime the worker hands its other tasks away first, so the tasks being
-/// waited for can run.
+/// Runs a blocking call: on a multi-threaded runtime the worker hands its
+/// other tasks away first, so they go on meanwhile.
 pub(crate) fn block<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
+        Ok(_) if !on_current_thread_runtime() => tokio::task::block_in_place(f),
         _ => f(),
     }
+}
+
+/// Whether this thread runs a current-thread tokio runtime, where waiting
+/// for other tasks blocks them too.
+pub(crate) fn on_current_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
 }
 
 /// `Err` for a missing value, with a kind.

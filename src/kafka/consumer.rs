@@ -267,6 +267,7 @@ impl ConsumerBuilder {
                 _marker: PhantomData,
             }),
             commit_patience: self.commit_patience,
+            stashed: std::sync::Mutex::new(None),
         })
     }
 }
@@ -291,6 +292,8 @@ impl ConsumerBuilder {
 pub struct Consumer<T: KafkaMessage, C: KafkaCodec<T> = <T as KafkaMessage>::Codec> {
     pub(crate) core: Arc<Core<T, C>>,
     commit_patience: Duration,
+    /// An error met while filling a batch, returned after that batch.
+    pub(crate) stashed: std::sync::Mutex<Option<Error>>,
 }
 
 impl<T: KafkaMessage, C: KafkaCodec<T>> std::fmt::Debug for Consumer<T, C> {
@@ -329,7 +332,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         loop {
             match self.core.client.recv().await {
                 Ok(msg) => return Ok(msg),
-                Err(e) => client::wait_out(e)?,
+                Err(e) => client::wait_out(e).await?,
             }
         }
     }
@@ -368,7 +371,18 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
             .settle(record.topic(), record.partition(), record.offset())
     }
 
-    /// Commits the stored offsets now and waits for the broker.
+    /// Marks the record an error was raised for handled (a poison pill
+    /// returned under [`PoisonPolicy::Fail`] that the caller dealt with), so
+    /// commits can move past it. Errors without a record do nothing.
+    pub fn ack_error(&self, error: &Error) -> Result<()> {
+        match error.record() {
+            Some(r) => self.core.settle(&r.topic, r.partition, r.offset),
+            None => Ok(()),
+        }
+    }
+
+    /// Commits the stored offsets now and waits for the broker (a blocking
+    /// call: from async code, prefer letting a run loop commit).
     pub fn commit(&self) -> Result<()> {
         client::commit(&self.core.client)
     }
@@ -396,10 +410,13 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     }
 
     async fn seek_to(&self, topic: &str, partition: i32, offset: Offset) -> Result<()> {
+        // Forget first: a record from the new position may arrive as soon
+        // as the seek is done.
+        let was_paused = self.core.tracker.reset(topic, partition);
         let client = self.core.client.clone();
         let t = topic.to_owned();
         blocking(move || client.seek(&t, partition, offset, Duration::from_secs(10))).await?;
-        if self.core.tracker.reset(topic, partition) {
+        if was_paused {
             let mut tpl = rdkafka::TopicPartitionList::new();
             tpl.add_partition(topic, partition);
             self.core.client.resume(&tpl)?;

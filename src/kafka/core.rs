@@ -283,8 +283,9 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     /// partition when too many of its records are unsettled.
     pub(crate) fn track(&self, topic: &str, partition: i32, offset: i64) {
         if self.commit == CommitMode::Manual {
-            let step = self.tracker.deliver(topic, partition, offset);
-            self.apply(topic, partition, &step);
+            self.tracker.deliver(topic, partition, offset, |step| {
+                pause_or_resume(&self.client, topic, partition, step);
+            });
         }
     }
 
@@ -294,33 +295,12 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         if self.commit != CommitMode::Manual {
             return Ok(());
         }
-        let step = self.tracker.settle(topic, partition, offset);
-        if let Some(last) = step.store {
-            client::store(&self.client, topic, partition, last)?;
-        }
-        self.apply(topic, partition, &step);
-        Ok(())
-    }
-
-    fn apply(&self, topic: &str, partition: i32, step: &Step) {
-        if !(step.pause || step.resume) {
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(topic, partition);
-        let done = if step.pause {
-            tracing::info!(
-                topic,
-                partition,
-                "pausing the partition: too many records handed out and not acked"
-            );
-            self.client.pause(&tpl)
-        } else {
-            tracing::debug!(topic, partition, "resuming");
-            self.client.resume(&tpl)
-        };
-        if let Err(e) = done {
-            tracing::warn!(topic, partition, error = %e, "pause/resume failed");
+        let step = self.tracker.settle(topic, partition, offset, |step| {
+            pause_or_resume(&self.client, topic, partition, step);
+        });
+        match step.store {
+            Some(last) => client::store(&self.client, topic, partition, last),
+            None => Ok(()),
         }
     }
 
@@ -373,6 +353,29 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             Ok(value) => Ok(Record::new(meta, shared_payload.clone(), value)),
             Err(e) => Err(e.at_record(meta)),
         }
+    }
+}
+
+/// Pauses or resumes a partition as the tracker decided.
+pub(crate) fn pause_or_resume(client: &Client, topic: &str, partition: i32, step: &Step) {
+    if !(step.pause || step.resume) {
+        return;
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let done = if step.pause {
+        tracing::info!(
+            topic,
+            partition,
+            "pausing the partition: too many records handed out and not acked"
+        );
+        client.pause(&tpl)
+    } else {
+        tracing::debug!(topic, partition, "resuming");
+        client.resume(&tpl)
+    };
+    if let Err(e) = done {
+        tracing::warn!(topic, partition, error = %e, "pause/resume failed");
     }
 }
 

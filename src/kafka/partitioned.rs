@@ -201,10 +201,26 @@ impl<T: KafkaMessage, C: KafkaCodec<T> + 'static> Partitioned<T, C> {
             report.error.get_or_insert(e);
         }
         if report.error.is_some() {
-            // Leave the group now: the other members take the partitions.
-            self.consumer.core.client.unsubscribe();
+            self.leave().await;
         }
         report
+    }
+}
+
+impl<T: KafkaMessage, C: KafkaCodec<T>> Partitioned<T, C> {
+    /// Leaves the group now, so the other members take the partitions: the
+    /// revoke is served by polling the main queue (at most 10 s).
+    async fn leave(&self) {
+        let client = &self.consumer.core.client;
+        client.unsubscribe();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while client.assignment().is_ok_and(|a| a.count() > 0)
+            && tokio::time::Instant::now() < deadline
+        {
+            // Polling serves the revoke. Nothing is handled now: a record
+            // here stays uncommitted and goes to the next owner.
+            let _ = tokio::time::timeout(Duration::from_millis(100), client.recv()).await;
+        }
     }
 }
 
@@ -301,7 +317,7 @@ where
             msg = queue.recv() => match msg {
                 Ok(msg) => msg,
                 Err(e) => {
-                    client::wait_out(e)?;
+                    client::wait_out(e).await?;
                     continue;
                 }
             },
@@ -501,8 +517,23 @@ impl Router {
                 .filter_map(|e| map.remove(&(e.topic().to_owned(), e.partition())))
                 .collect()
         };
-        for s in &slots {
+        self.stop(&slots);
+    }
+
+    /// Every partition is gone (a rebalance error).
+    pub(crate) fn revoke_all(&self) {
+        let slots: Vec<Slot> = self.lock().drain().map(|(_, s)| s).collect();
+        self.stop(&slots);
+    }
+
+    fn stop(&self, slots: &[Slot]) {
+        for s in slots {
             s.stop.cancel();
+        }
+        if client::on_current_thread_runtime() {
+            // The tasks cannot run while this thread waits: do not wait.
+            // Their records in hand stay unsettled and go to the next owner.
+            return;
         }
         let deadline = Instant::now() + self.drain;
         let drained = client::block(|| slots.iter().all(|s| s.wait(deadline)));

@@ -288,8 +288,12 @@ impl Producer {
                 Err(e) => Err(e),
             };
             self.put_buffer(buf);
-            match delivered(queued?).await {
-                Err(e) if resends < self.shared.resends && self.session_lost(&e) => {
+            let done = match queued {
+                Ok(future) => delivered(future).await,
+                Err(e) => Err(e),
+            };
+            match done {
+                Err(e) if resends < self.shared.resends && self.session_lost(&e, &client) => {
                     self.reset(&client, &e)?;
                     resends += 1;
                 }
@@ -298,22 +302,26 @@ impl Producer {
         }
     }
 
-    /// Whether `e` says the broker no longer knows this producer's
-    /// idempotence state, so every later record of it would be refused too.
-    fn session_lost(&self, e: &Error) -> bool {
+    /// Whether `e`, from `client`, says the broker no longer knows this
+    /// producer's idempotence state, so every later record of it would be
+    /// refused too: the broker's refusal itself, or what librdkafka does with
+    /// the records behind it once it declared the producer fatally failed
+    /// (purged from its queue, refused to queue).
+    fn session_lost(&self, e: &Error, client: &FutureProducer) -> bool {
         use RDKafkaErrorCode as C;
+        let ErrorKind::Kafka(KafkaError::MessageProduction(code)) = e.kind() else {
+            return false;
+        };
         self.shared.idempotent
-            && matches!(
-                e.kind(),
-                ErrorKind::Kafka(KafkaError::MessageProduction(
-                    C::Unknown
-                        | C::UnknownProducerId
-                        | C::OutOfOrderSequenceNumber
-                        | C::InvalidProducerEpoch
-                        | C::InvalidProducerIdMapping
-                        | C::Fatal
-                ))
-            )
+            && (matches!(
+                code,
+                C::Unknown
+                    | C::UnknownProducerId
+                    | C::OutOfOrderSequenceNumber
+                    | C::InvalidProducerEpoch
+                    | C::InvalidProducerIdMapping
+                    | C::Fatal
+            ) || (*code == C::PurgeQueue && client.client().fatal_error().is_some()))
     }
 
     /// Replaces `failed` with a new librdkafka producer (a new producer id),
@@ -343,11 +351,15 @@ impl Producer {
         let mut resends = 0;
         loop {
             let client = self.client();
-            let queued = self
+            let done = match self
                 .queue(&client, record(topic, key, payload, headers.clone()))
-                .await?;
-            match delivered(queued).await {
-                Err(e) if resends < self.shared.resends && self.session_lost(&e) => {
+                .await
+            {
+                Ok(future) => delivered(future).await,
+                Err(e) => Err(e),
+            };
+            match done {
+                Err(e) if resends < self.shared.resends && self.session_lost(&e, &client) => {
                     self.reset(&client, &e)?;
                     resends += 1;
                 }

@@ -55,8 +55,15 @@ impl Tracker {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A record was handed out.
-    pub(crate) fn deliver(&self, topic: &str, partition: i32, offset: i64) -> Step {
+    /// A record was handed out. `apply` runs under the tracker's lock, so
+    /// pauses and resumes reach librdkafka in the order they were decided.
+    pub(crate) fn deliver(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        apply: impl FnOnce(&Step),
+    ) -> Step {
         let mut parts = self.lock();
         let part = match parts.get_mut(topic) {
             Some(t) => t.entry(partition).or_default(),
@@ -74,14 +81,23 @@ impl Tracker {
         part.pending.push_back((offset, false));
         let pause = !part.paused && part.pending.len() >= self.max_unsettled;
         part.paused |= pause;
-        Step {
+        let step = Step {
             pause,
             ..Step::default()
-        }
+        };
+        apply(&step);
+        step
     }
 
-    /// A record was settled (handled, skipped or dead-lettered).
-    pub(crate) fn settle(&self, topic: &str, partition: i32, offset: i64) -> Step {
+    /// A record was settled (handled, skipped or dead-lettered). `apply`
+    /// runs under the tracker's lock.
+    pub(crate) fn settle(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        apply: impl FnOnce(&Step),
+    ) -> Step {
         let mut parts = self.lock();
         let Some(part) = parts.get_mut(topic).and_then(|t| t.get_mut(&partition)) else {
             return Step::default();
@@ -98,21 +114,45 @@ impl Tracker {
         }
         let resume = part.paused && part.pending.len() <= self.max_unsettled / 2;
         part.paused &= !resume;
-        Step {
+        let step = Step {
             store,
             resume,
             pause: false,
-        }
+        };
+        apply(&step);
+        step
     }
 
     /// The partitions left this consumer: forget what was handed out.
-    pub(crate) fn revoke(&self, tpl: &TopicPartitionList) {
+    /// Returns those it had paused (librdkafka keeps a partition paused
+    /// across a rebalance until it is resumed).
+    pub(crate) fn revoke(&self, tpl: &TopicPartitionList) -> Vec<(String, i32)> {
         let mut parts = self.lock();
+        let mut paused = Vec::new();
         for e in tpl.elements() {
-            if let Some(t) = parts.get_mut(e.topic()) {
-                t.remove(&e.partition());
+            let removed = parts
+                .get_mut(e.topic())
+                .and_then(|t| t.remove(&e.partition()));
+            if removed.is_some_and(|p| p.paused) {
+                paused.push((e.topic().to_owned(), e.partition()));
             }
         }
+        paused
+    }
+
+    /// Every partition left (a rebalance error unassigned them all).
+    pub(crate) fn clear(&self) -> Vec<(String, i32)> {
+        let mut parts = self.lock();
+        let paused = parts
+            .iter()
+            .flat_map(|(t, ps)| {
+                ps.iter()
+                    .filter(|(_, p)| p.paused)
+                    .map(move |(p, _)| (t.to_string(), *p))
+            })
+            .collect();
+        parts.clear();
+        paused
     }
 
     /// The partition was rewound or moved forward: forget what was handed
@@ -143,43 +183,49 @@ mod tests {
     fn stores_just_below_the_lowest_unsettled_offset() {
         let t = Tracker::new(100);
         for o in 10..15 {
-            t.deliver("t", 0, o);
+            t.deliver("t", 0, o, |_| {});
         }
-        assert_eq!(t.settle("t", 0, 12).store, None);
-        assert_eq!(t.settle("t", 0, 11).store, None);
-        assert_eq!(t.settle("t", 0, 10).store, Some(12));
-        assert_eq!(t.settle("t", 0, 14).store, None);
+        assert_eq!(t.settle("t", 0, 12, |_| {}).store, None);
+        assert_eq!(t.settle("t", 0, 11, |_| {}).store, None);
+        assert_eq!(t.settle("t", 0, 10, |_| {}).store, Some(12));
+        assert_eq!(t.settle("t", 0, 14, |_| {}).store, None);
         assert_eq!(t.unsettled(), 1);
-        assert_eq!(t.settle("t", 0, 13).store, Some(14));
+        assert_eq!(t.settle("t", 0, 13, |_| {}).store, Some(14));
         // Unknown offsets and partitions store nothing.
-        assert_eq!(t.settle("t", 0, 13), Step::default());
-        assert_eq!(t.settle("t", 1, 0), Step::default());
+        assert_eq!(t.settle("t", 0, 13, |_| {}), Step::default());
+        assert_eq!(t.settle("t", 1, 0, |_| {}), Step::default());
     }
 
     #[test]
     fn pauses_at_the_bound_and_resumes_at_half() {
         let t = Tracker::new(4);
-        let pauses: Vec<bool> = (0..6).map(|o| t.deliver("t", 0, o).pause).collect();
+        let pauses: Vec<bool> = (0..6).map(|o| t.deliver("t", 0, o, |_| {}).pause).collect();
         assert_eq!(pauses, [false, false, false, true, false, false]);
-        assert!(!t.settle("t", 0, 0).resume);
-        assert!(!t.settle("t", 0, 1).resume);
-        assert!(!t.settle("t", 0, 2).resume);
-        let step = t.settle("t", 0, 3);
+        assert!(!t.settle("t", 0, 0, |_| {}).resume);
+        assert!(!t.settle("t", 0, 1, |_| {}).resume);
+        assert!(!t.settle("t", 0, 2, |_| {}).resume);
+        let step = t.settle("t", 0, 3, |_| {});
         assert!(step.resume);
         assert_eq!(step.store, Some(3));
+        for o in 6..10 {
+            t.deliver("t", 0, o, |_| {});
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition("t", 0);
+        assert_eq!(t.revoke(&tpl), [("t".to_owned(), 0)], "paused when revoked");
     }
 
     #[test]
     fn a_revoked_or_reset_partition_stores_nothing_more() {
         let t = Tracker::new(100);
-        t.deliver("t", 0, 5);
-        t.deliver("t", 1, 7);
+        t.deliver("t", 0, 5, |_| {});
+        t.deliver("t", 1, 7, |_| {});
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition("t", 0);
-        t.revoke(&tpl);
-        assert_eq!(t.settle("t", 0, 5).store, None);
+        assert!(t.revoke(&tpl).is_empty());
+        assert_eq!(t.settle("t", 0, 5, |_| {}).store, None);
         assert!(!t.reset("t", 1));
-        assert_eq!(t.settle("t", 1, 7).store, None);
+        assert_eq!(t.settle("t", 1, 7, |_| {}).store, None);
         assert_eq!(t.unsettled(), 0);
     }
 }

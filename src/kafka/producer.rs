@@ -230,7 +230,7 @@ impl Producer {
                     value: Some(&digits[..len]),
                 });
             }
-            Ok((split, has_key, hs))
+            Ok((Some(split), has_key, hs))
         })
         .await
     }
@@ -256,34 +256,32 @@ impl Producer {
                 key: headers::CONTENT_TYPE,
                 value: Some(crate::Json::CONTENT_TYPE),
             });
-            Ok((split, has_key, hs))
+            Ok((Some(split), has_key, hs))
         })
         .await
     }
 
     /// Encodes into a pooled buffer with `encode`, which returns where the
-    /// payload ends (the key follows it), whether there is a key, and the
-    /// headers; queues the record, frees the buffer at once (librdkafka
+    /// payload ends (the key follows it; `None`: no payload), whether there
+    /// is a key, and the headers; queues the record, frees the buffer at once (librdkafka
     /// copied the record), then waits for the acknowledgement. A record
     /// refused for lost idempotence state is encoded and sent again on a new
     /// producer id.
     async fn send_encoded(
         &self,
         topic: &str,
-        encode: impl Fn(&mut Vec<u8>) -> Result<(usize, bool, OwnedHeaders)>,
+        encode: impl Fn(&mut Vec<u8>) -> Result<(Option<usize>, bool, OwnedHeaders)>,
     ) -> Result<Delivery> {
         let mut resends = 0;
         loop {
             let client = self.client();
             let mut buf = self.take_buffer();
             let queued = match encode(&mut buf) {
-                Ok((split, has_key, hs)) => {
-                    let (payload, key) = buf.split_at(split);
-                    self.queue(
-                        &client,
-                        record(topic, has_key.then_some(key), Some(payload), hs),
-                    )
-                    .await
+                Ok((end, has_key, hs)) => {
+                    let (payload, key) = buf.split_at(end.unwrap_or(0));
+                    let payload = end.map(|_| payload);
+                    self.queue(&client, record(topic, has_key.then_some(key), payload, hs))
+                        .await
                 }
                 Err(e) => Err(e),
             };
@@ -348,24 +346,17 @@ impl Producer {
         payload: Option<&[u8]>,
         headers: OwnedHeaders,
     ) -> Result<Delivery> {
-        let mut resends = 0;
-        loop {
-            let client = self.client();
-            let done = match self
-                .queue(&client, record(topic, key, payload, headers.clone()))
-                .await
-            {
-                Ok(future) => delivered(future).await,
-                Err(e) => Err(e),
-            };
-            match done {
-                Err(e) if resends < self.shared.resends && self.session_lost(&e, &client) => {
-                    self.reset(&client, &e)?;
-                    resends += 1;
-                }
-                done => return done,
+        self.send_encoded(topic, |buf| {
+            let end = payload.map(|p| {
+                buf.extend_from_slice(p);
+                buf.len()
+            });
+            if let Some(k) = key {
+                buf.extend_from_slice(k);
             }
-        }
+            Ok((end, key.is_some(), headers.clone()))
+        })
+        .await
     }
 
     /// Queues the record (librdkafka copies key, payload and headers),

@@ -70,6 +70,11 @@ fn lost_generation(code: C) -> bool {
 /// before librdkafka starts fetching.
 pub struct CodecContext {
     pub(crate) commit_on_revoke: bool,
+    /// Set when the consumer is being dropped: librdkafka's close runs the
+    /// revoke callback, and a synchronous commit from there can wait
+    /// forever. The close commits the stored offsets itself
+    /// (`enable.auto.commit`, on by default, commits on unassign).
+    pub(crate) closing: std::sync::atomic::AtomicBool,
     pub(crate) tracker: Arc<Tracker>,
     pub(crate) router: Option<Arc<Router>>,
 }
@@ -97,7 +102,8 @@ impl ConsumerContext for CodecContext {
                 if let Some(router) = &self.router {
                     router.revoke(tpl);
                 }
-                if self.commit_on_revoke && tpl.count() > 0 {
+                let closing = self.closing.load(std::sync::atomic::Ordering::SeqCst);
+                if self.commit_on_revoke && tpl.count() > 0 && !closing {
                     match consumer.commit_consumer_state(RdCommitMode::Sync) {
                         Ok(()) => {}
                         Err(e) if e.rdkafka_error_code() == Some(C::NoOffset) => {}

@@ -236,6 +236,7 @@ impl ConsumerBuilder {
         let tracker = Arc::new(Tracker::new(self.max_unsettled));
         let client: Arc<Client> = Arc::new(config.create_with_context(CodecContext {
             commit_on_revoke: self.commit == CommitMode::Manual,
+            closing: std::sync::atomic::AtomicBool::new(false),
             tracker: tracker.clone(),
             router: router.clone(),
         })?);

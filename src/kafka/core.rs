@@ -96,6 +96,18 @@ pub(crate) struct Core<T: KafkaMessage, C: KafkaCodec<T>> {
     pub(crate) _marker: PhantomData<fn() -> T>,
 }
 
+impl<T: KafkaMessage, C: KafkaCodec<T>> Drop for Core<T, C> {
+    fn drop(&mut self) {
+        // The consumer goes (its last partition queue may outlive this):
+        // its close must not commit synchronously from the revoke callback.
+        use rdkafka::consumer::Consumer as _;
+        self.client
+            .context()
+            .closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     /// Takes one message: decodes it, or applies the poison policy and gives
     /// `None` (or the error, under [`PoisonPolicy::Fail`]).

@@ -10,12 +10,13 @@ scripts/tansu.sh install >/dev/null
 brokers=$(scripts/tansu.sh start "${TANSU_PORT:-19092}")
 trap 'scripts/tansu.sh stop >/dev/null 2>&1 || true; scripts/durable-broker.sh stop >/dev/null 2>&1 || true' EXIT
 export "${brokers?}"
+export KAFKA_BROKER_NAME=tansu
 echo "real broker: $KAFKA_BROKERS (Tansu)"
 
 cargo test --workspace --all-features
 
 echo "the Kafka tests again, on the embedded mock cluster"
-KAFKA_BROKERS= cargo test --all-features --test kafka --test faults --test failures --test partitioned
+KAFKA_BROKERS= cargo test --all-features --test kafka --test faults --test failures --test partitioned --test exactly_once
 
 echo "a durable Tansu, restarted mid-run"
 scripts/durable-broker.sh install >/dev/null

@@ -138,6 +138,17 @@ pub enum ErrorKind {
     #[cfg(feature = "kafka")]
     #[error("kafka: {0}")]
     Kafka(#[source] rdkafka::error::KafkaError),
+    /// A step of a Kafka transaction failed; `action` says what the caller
+    /// should do next (librdkafka's classification).
+    #[cfg(feature = "kafka")]
+    #[error("transaction failed ({action}): {source}")]
+    Transaction {
+        /// Retry the step, abort the transaction, or drop the producer.
+        action: crate::kafka::TransactionAction,
+        /// librdkafka's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
     /// A handler or user callback failed (after its retries, when the
     /// consumer's [`FailurePolicy`](crate::kafka::FailurePolicy) has any).
     #[error("handler failed: {0}")]
@@ -176,6 +187,8 @@ impl ErrorKind {
             ErrorKind::Header { .. } => "header",
             #[cfg(feature = "kafka")]
             ErrorKind::Kafka(_) => "kafka",
+            #[cfg(feature = "kafka")]
+            ErrorKind::Transaction { .. } => "transaction",
             ErrorKind::Handler(_) => "handler",
             ErrorKind::DeadLetterLimit { .. } => "dead_letter_limit",
             ErrorKind::Other(_) => "other",
@@ -318,6 +331,10 @@ impl Error {
             ErrorKind::Kafka(e) => e
                 .rdkafka_error_code()
                 .is_some_and(crate::kafka::client::retriable),
+            #[cfg(feature = "kafka")]
+            ErrorKind::Transaction { action, .. } => {
+                *action == crate::kafka::TransactionAction::Retry
+            }
             _ => false,
         }
     }

@@ -77,6 +77,65 @@ pub struct CodecContext {
     pub(crate) closing: std::sync::atomic::AtomicBool,
     pub(crate) tracker: Arc<Tracker>,
     pub(crate) router: Option<Arc<Router>>,
+    pub(crate) revocations: Revocations,
+}
+
+/// When partitions were last revoked, counted in rebalances, so that a
+/// record read before its partition was revoked can be told apart from one
+/// read after (a transactional pipeline must drop the first kind: the
+/// partition's next owner starts from the committed offset).
+#[derive(Debug, Default)]
+pub(crate) struct Revocations {
+    inner: std::sync::Mutex<RevocationLog>,
+}
+
+#[derive(Debug, Default)]
+struct RevocationLog {
+    /// Revocations so far.
+    epoch: u64,
+    /// The epoch every partition was last revoked at (a rebalance error).
+    all: u64,
+    /// The epoch each partition was last revoked at.
+    each: std::collections::HashMap<(String, i32), u64>,
+}
+
+impl Revocations {
+    fn log(&self) -> std::sync::MutexGuard<'_, RevocationLog> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current epoch: stamp a record read now with it.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.log().epoch
+    }
+
+    /// Whether `topic`/`partition` was revoked after `epoch`.
+    pub(crate) fn revoked_since(&self, topic: &str, partition: i32, epoch: u64) -> bool {
+        let log = self.log();
+        log.all > epoch
+            || log
+                .each
+                .get(&(topic.to_owned(), partition))
+                .is_some_and(|&at| at > epoch)
+    }
+
+    fn revoke(&self, tpl: &rdkafka::TopicPartitionList) {
+        let mut log = self.log();
+        log.epoch += 1;
+        let epoch = log.epoch;
+        for e in tpl.elements() {
+            log.each
+                .insert((e.topic().to_owned(), e.partition()), epoch);
+        }
+    }
+
+    fn revoke_all(&self) {
+        let mut log = self.log();
+        log.epoch += 1;
+        log.all = log.epoch;
+    }
 }
 
 impl std::fmt::Debug for CodecContext {
@@ -99,6 +158,7 @@ impl ConsumerContext for CodecContext {
                 }
             }
             Rebalance::Revoke(tpl) => {
+                self.revocations.revoke(tpl);
                 if let Some(router) = &self.router {
                     router.revoke(tpl);
                 }
@@ -118,6 +178,7 @@ impl ConsumerContext for CodecContext {
             Rebalance::Error(e) => {
                 // rdkafka unassigns everything after a rebalance error.
                 tracing::warn!(error = %e, "rebalance error; the assignment is dropped");
+                self.revocations.revoke_all();
                 if let Some(router) = &self.router {
                     router.revoke_all();
                 }
@@ -249,6 +310,16 @@ pub(crate) fn block<R>(f: impl FnOnce() -> R) -> R {
 pub(crate) fn on_current_thread_runtime() -> bool {
     tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+}
+
+/// Runs a blocking librdkafka call off the async workers.
+pub(crate) async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> rdkafka::error::KafkaResult<R> + Send + 'static,
+) -> Result<R> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(Error::from),
+        Err(e) => Err(unavailable(format!("blocking call failed: {e}"))),
+    }
 }
 
 /// `Err` for a missing value, with a kind.

@@ -9,7 +9,7 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Offset};
 
-use super::client::{self, Client, CodecContext};
+use super::client::{self, blocking, Client, CodecContext};
 use super::core::{Core, HeaderLimits, Outcome};
 use super::dead_letter::{producer_config, DeadLetters};
 use super::partitioned::Router;
@@ -190,7 +190,31 @@ impl ConsumerBuilder {
 
     /// Creates and subscribes a consumer of `T` with `codec`.
     pub fn build_with<T: KafkaMessage, C: KafkaCodec<T>>(self, codec: C) -> Result<Consumer<T, C>> {
-        self.create(codec, None)
+        self.create(codec, None, false)
+    }
+
+    /// Creates an [`ExactlyOnce`](super::ExactlyOnce) pipeline reading `T`
+    /// and writing through `producer`: the consumer reads with
+    /// `isolation.level=read_committed` (unless set otherwise) and commits
+    /// no offset itself (`enable.auto.commit=false`, whatever the
+    /// [`CommitMode`]); its offsets are committed in the pipeline's
+    /// transactions, and so are its dead letters.
+    pub fn build_exactly_once<T: KafkaMessage>(
+        self,
+        producer: super::TransactionalProducer,
+    ) -> Result<super::ExactlyOnce<T>> {
+        self.build_exactly_once_with(T::Codec::default(), producer)
+    }
+
+    /// [`build_exactly_once`](Self::build_exactly_once) with an explicit
+    /// codec.
+    pub fn build_exactly_once_with<T: KafkaMessage, C: KafkaCodec<T>>(
+        self,
+        codec: C,
+        producer: super::TransactionalProducer,
+    ) -> Result<super::ExactlyOnce<T, C>> {
+        let consumer = self.create(codec, None, true)?;
+        Ok(super::ExactlyOnce::new(consumer, producer))
     }
 
     /// Creates a consumer of `T` that processes its partitions concurrently
@@ -205,14 +229,17 @@ impl ConsumerBuilder {
         codec: C,
     ) -> Result<super::Partitioned<T, C>> {
         let router = Arc::new(Router::default());
-        let consumer = self.create(codec, Some(router.clone()))?;
+        let consumer = self.create(codec, Some(router.clone()), false)?;
         Ok(super::Partitioned::new(consumer, router))
     }
 
+    /// Creates the consumer; `transactional`: for an exactly-once pipeline
+    /// (offsets and dead letters go through its transactions).
     fn create<T: KafkaMessage, C: KafkaCodec<T>>(
-        self,
+        mut self,
         codec: C,
         router: Option<Arc<Router>>,
+        transactional: bool,
     ) -> Result<Consumer<T, C>> {
         T::check()?;
         let topics: Vec<String> = if self.topics.is_empty() {
@@ -229,6 +256,13 @@ impl ConsumerBuilder {
                 .into(),
             )));
         }
+        if transactional {
+            self.commit = CommitMode::Auto;
+            self.config.set("enable.auto.commit", "false");
+            if self.config.get("isolation.level").is_none() {
+                self.config.set("isolation.level", "read_committed");
+            }
+        }
         let mut config = self.config.clone();
         if self.commit == CommitMode::Manual {
             config.set("enable.auto.offset.store", "false");
@@ -239,13 +273,16 @@ impl ConsumerBuilder {
             closing: std::sync::atomic::AtomicBool::new(false),
             tracker: tracker.clone(),
             router: router.clone(),
+            revocations: client::Revocations::default(),
         })?);
         if let Some(router) = &router {
             router.attach(&client);
         }
         let dead_letters = matches!(self.poison, PoisonPolicy::DeadLetter(_))
             || matches!(self.failure.recover, Recover::DeadLetter(_));
-        let dead_letters = if dead_letters {
+        let dead_letters = if dead_letters && transactional {
+            Some(DeadLetters::deferred(self.dead_letter_limit))
+        } else if dead_letters {
             let producer = Producer::new(&producer_config(&self.config))?;
             Some(DeadLetters::new(producer, self.dead_letter_limit))
         } else {
@@ -410,7 +447,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         Ok(())
     }
 
-    async fn seek_to(&self, topic: &str, partition: i32, offset: Offset) -> Result<()> {
+    pub(crate) async fn seek_to(&self, topic: &str, partition: i32, offset: Offset) -> Result<()> {
         // Forget first: a record from the new position may arrive as soon
         // as the seek is done.
         let was_paused = self.core.tracker.reset(topic, partition);
@@ -483,17 +520,5 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         } else {
             Ok(())
         }
-    }
-}
-
-/// Runs a blocking librdkafka call off the async workers.
-async fn blocking<R: Send + 'static>(
-    f: impl FnOnce() -> rdkafka::error::KafkaResult<R> + Send + 'static,
-) -> Result<R> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(Error::from),
-        Err(e) => Err(Error::new(ErrorKind::Other(
-            format!("blocking call failed: {e}").into(),
-        ))),
     }
 }

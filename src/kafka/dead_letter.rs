@@ -9,6 +9,7 @@ use rdkafka::ClientConfig;
 
 use super::policy::DeadLetterLimit;
 use super::producer::Producer;
+use super::transaction::Outbox;
 use crate::error::{Error, ErrorKind, RecordMeta, Result};
 use crate::headers;
 
@@ -112,18 +113,50 @@ impl Guard {
 /// A consumer's dead-letter producer and limit.
 #[derive(Debug)]
 pub(crate) struct DeadLetters {
-    producer: Producer,
+    sink: Sink,
     guard: Guard,
+}
+
+/// Where dead letters go.
+#[derive(Debug)]
+enum Sink {
+    /// Sent at once; the source offset is stored once acknowledged.
+    Producer(Producer),
+    /// Kept until the transaction of their batch sends them (an exactly-once
+    /// pipeline): an aborted attempt leaves nothing behind.
+    Deferred(std::sync::Mutex<Outbox>),
 }
 
 impl DeadLetters {
     pub(crate) fn new(producer: Producer, limit: DeadLetterLimit) -> Self {
+        Self::with_sink(Sink::Producer(producer), limit)
+    }
+
+    /// Dead letters kept for the current transaction: see
+    /// [`take_deferred`](Self::take_deferred).
+    pub(crate) fn deferred(limit: DeadLetterLimit) -> Self {
+        Self::with_sink(Sink::Deferred(std::sync::Mutex::default()), limit)
+    }
+
+    fn with_sink(sink: Sink, limit: DeadLetterLimit) -> Self {
         DeadLetters {
-            producer,
+            sink,
             guard: Guard {
                 limit,
                 ..Guard::default()
             },
+        }
+    }
+
+    /// The dead letters kept since the last call (deferred sink only).
+    pub(crate) fn take_deferred(&self) -> Outbox {
+        match &self.sink {
+            Sink::Producer(_) => Outbox::new(),
+            Sink::Deferred(kept) => std::mem::take(
+                &mut *kept
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
         }
     }
 
@@ -169,13 +202,21 @@ impl DeadLetters {
                 value: Some(value),
             });
         }
-        self.producer
-            .send_raw(topic, meta.key.as_deref(), payload, hs)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "dead-lettering failed; the record stays unhandled");
-                e
-            })?;
+        match &self.sink {
+            Sink::Producer(producer) => {
+                producer
+                    .send_raw(topic, meta.key.as_deref(), payload, hs)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "dead-lettering failed; the record stays unhandled");
+                        e
+                    })?;
+            }
+            Sink::Deferred(kept) => kept
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .send_raw(topic, meta.key.as_deref(), payload, hs),
+        }
         self.guard.sent();
         Ok(())
     }

@@ -65,6 +65,7 @@ mod core;
 mod dead_letter;
 mod dispatch;
 pub mod embedded;
+mod exactly_once;
 mod group;
 mod partitioned;
 mod policy;
@@ -72,16 +73,21 @@ mod producer;
 mod record;
 mod stats;
 mod tracker;
+mod transaction;
 
 pub use batch::{Batch, BatchFailure};
 pub use client::CodecContext;
 pub use consumer::{CommitMode, Consumer, ConsumerBuilder, StartFrom};
 pub use dispatch::Dispatch;
+pub use exactly_once::{ExactlyOnce, ExactlyOnceReport};
 pub use group::{shutdown_on_ctrl_c, Group, GroupReport};
 pub use partitioned::{PartitionReport, Partitioned};
 pub use policy::{Backoff, DeadLetterLimit, FailurePolicy, Permanent, PoisonPolicy, Recover};
 pub use producer::{Delivery, Producer, ProducerBuilder};
 pub use record::Record;
 pub use stats::ConsumerStats;
+pub use transaction::{
+    Outbox, Transaction, TransactionAction, TransactionalProducer, TransactionalProducerBuilder,
+};
 
 pub use rdkafka::ClientConfig;

@@ -139,7 +139,11 @@ impl Producer {
         Self::create(config.clone(), Duration::from_secs(30), 3)
     }
 
-    fn create(config: ClientConfig, queue_timeout: Duration, resends: u32) -> Result<Self> {
+    pub(crate) fn create(
+        config: ClientConfig,
+        queue_timeout: Duration,
+        resends: u32,
+    ) -> Result<Self> {
         let client = config.create()?;
         let idempotent = config.get("enable.idempotence") == Some("true");
         Ok(Producer {
@@ -180,16 +184,7 @@ impl Producer {
     /// Fails without sending when the type declares no topic; use
     /// [`send_to`](Self::send_to) then.
     pub async fn send<T: KafkaMessage>(&self, message: &T) -> Result<Delivery> {
-        let topic = T::TOPIC.ok_or_else(|| {
-            Error::new(ErrorKind::Other(
-                format!(
-                    "`{}` has no default topic: add `#[kafka(topic = \"...\")]` or use `send_to`",
-                    T::NAME
-                )
-                .into(),
-            ))
-        })?;
-        self.send_to(topic, message).await
+        self.send_to(default_topic::<T>()?, message).await
     }
 
     /// Sends a message to `topic`, with the key, codec and headers of its type.
@@ -203,36 +198,8 @@ impl Producer {
         T: KafkaMessage,
         C: KafkaCodec<T> + ?Sized,
     {
-        self.send_encoded(topic, |buf| {
-            codec.encode(message, buf)?;
-            let split = buf.len();
-            let has_key = message.write_key(buf);
-            let mut hs = OwnedHeaders::new_with_capacity(3)
-                .insert(Header {
-                    key: headers::CONTENT_TYPE,
-                    value: Some(codec.content_type()),
-                })
-                .insert(Header {
-                    key: headers::TYPE,
-                    value: Some(message.type_name()),
-                });
-            if let Some(v) = message.version() {
-                let mut digits = [0u8; 10];
-                let len = {
-                    use std::io::Write as _;
-                    let mut w = &mut digits[..];
-                    // A u32 has at most ten digits: this cannot fail.
-                    let _ = write!(w, "{v}");
-                    10 - w.len()
-                };
-                hs = hs.insert(Header {
-                    key: headers::VERSION,
-                    value: Some(&digits[..len]),
-                });
-            }
-            Ok((Some(split), has_key, hs))
-        })
-        .await
+        self.send_encoded(topic, |buf| encode_message(message, codec, buf))
+            .await
     }
 
     /// Sends any serializable value as JSON, with an optional key, for
@@ -247,18 +214,8 @@ impl Producer {
         K: ToKey + ?Sized,
         V: Serialize + ?Sized,
     {
-        self.send_encoded(topic, |buf| {
-            serde_json::to_writer(&mut *buf, value)
-                .map_err(|e| Error::encode(crate::Json::CONTENT_TYPE, e))?;
-            let split = buf.len();
-            let has_key = key.is_some_and(|k| k.write_key(buf));
-            let hs = OwnedHeaders::new_with_capacity(1).insert(Header {
-                key: headers::CONTENT_TYPE,
-                value: Some(crate::Json::CONTENT_TYPE),
-            });
-            Ok((Some(split), has_key, hs))
-        })
-        .await
+        self.send_encoded(topic, |buf| encode_value(key, value, buf))
+            .await
     }
 
     /// Encodes into a pooled buffer with `encode`, which returns where the
@@ -270,19 +227,14 @@ impl Producer {
     async fn send_encoded(
         &self,
         topic: &str,
-        encode: impl Fn(&mut Vec<u8>) -> Result<(Option<usize>, bool, OwnedHeaders)>,
+        encode: impl Fn(&mut Vec<u8>) -> Result<Encoded>,
     ) -> Result<Delivery> {
         let mut resends = 0;
         loop {
             let client = self.client();
             let mut buf = self.take_buffer();
             let queued = match encode(&mut buf) {
-                Ok((end, has_key, hs)) => {
-                    let (payload, key) = buf.split_at(end.unwrap_or(0));
-                    let payload = end.map(|_| payload);
-                    self.queue(&client, record(topic, has_key.then_some(key), payload, hs))
-                        .await
-                }
+                Ok(encoded) => self.queue(&client, encoded.record(topic, &buf)).await,
                 Err(e) => Err(e),
             };
             self.put_buffer(buf);
@@ -347,21 +299,14 @@ impl Producer {
         headers: OwnedHeaders,
     ) -> Result<Delivery> {
         self.send_encoded(topic, |buf| {
-            let end = payload.map(|p| {
-                buf.extend_from_slice(p);
-                buf.len()
-            });
-            if let Some(k) = key {
-                buf.extend_from_slice(k);
-            }
-            Ok((end, key.is_some(), headers.clone()))
+            Ok(encode_raw(key, payload, headers.clone(), buf))
         })
         .await
     }
 
     /// Queues the record (librdkafka copies key, payload and headers),
     /// waiting for room while the queue is full.
-    async fn queue(
+    pub(crate) async fn queue(
         &self,
         client: &FutureProducer,
         mut record: FutureRecord<'_, [u8], [u8]>,
@@ -423,24 +368,129 @@ impl Drop for Shared {
     }
 }
 
-fn record<'a>(
-    topic: &'a str,
-    key: Option<&'a [u8]>,
-    payload: Option<&'a [u8]>,
+/// The type's default topic, or an error saying it has none.
+pub(crate) fn default_topic<T: KafkaMessage>() -> Result<&'static str> {
+    T::TOPIC.ok_or_else(|| {
+        Error::new(ErrorKind::Other(
+            format!(
+                "`{}` has no default topic: add `#[kafka(topic = \"...\")]` or use `send_to`",
+                T::NAME
+            )
+            .into(),
+        ))
+    })
+}
+
+/// A record encoded into a buffer: the payload (when there is one) up to
+/// `end`, then the key; plus its headers.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    /// Where the payload ends in the buffer (`None`: no payload).
+    pub(crate) end: Option<usize>,
+    /// Whether the rest of the buffer is a key.
+    pub(crate) has_key: bool,
+    pub(crate) headers: OwnedHeaders,
+}
+
+impl Encoded {
+    /// The record to queue, borrowing `buf`, the buffer it was encoded into.
+    pub(crate) fn record<'a>(self, topic: &'a str, buf: &'a [u8]) -> FutureRecord<'a, [u8], [u8]> {
+        let (payload, key) = buf.split_at(self.end.unwrap_or(0));
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(self.headers);
+        if self.has_key {
+            record = record.key(key);
+        }
+        if self.end.is_some() {
+            record = record.payload(payload);
+        }
+        record
+    }
+}
+
+/// Encodes a message with `codec` into `buf`: payload, key, and the
+/// `content-type`, `ce_type` and version headers.
+pub(crate) fn encode_message<T, C>(message: &T, codec: &C, buf: &mut Vec<u8>) -> Result<Encoded>
+where
+    T: KafkaMessage,
+    C: KafkaCodec<T> + ?Sized,
+{
+    codec.encode(message, buf)?;
+    let end = buf.len();
+    let has_key = message.write_key(buf);
+    let mut hs = OwnedHeaders::new_with_capacity(3)
+        .insert(Header {
+            key: headers::CONTENT_TYPE,
+            value: Some(codec.content_type()),
+        })
+        .insert(Header {
+            key: headers::TYPE,
+            value: Some(message.type_name()),
+        });
+    if let Some(v) = message.version() {
+        let mut digits = [0u8; 10];
+        let len = {
+            use std::io::Write as _;
+            let mut w = &mut digits[..];
+            // A u32 has at most ten digits: this cannot fail.
+            let _ = write!(w, "{v}");
+            10 - w.len()
+        };
+        hs = hs.insert(Header {
+            key: headers::VERSION,
+            value: Some(&digits[..len]),
+        });
+    }
+    Ok(Encoded {
+        end: Some(end),
+        has_key,
+        headers: hs,
+    })
+}
+
+/// Encodes any serializable value as JSON into `buf`, with an optional key.
+pub(crate) fn encode_value<K, V>(key: Option<&K>, value: &V, buf: &mut Vec<u8>) -> Result<Encoded>
+where
+    K: ToKey + ?Sized,
+    V: Serialize + ?Sized,
+{
+    serde_json::to_writer(&mut *buf, value)
+        .map_err(|e| Error::encode(crate::Json::CONTENT_TYPE, e))?;
+    let end = buf.len();
+    let has_key = key.is_some_and(|k| k.write_key(buf));
+    let hs = OwnedHeaders::new_with_capacity(1).insert(Header {
+        key: headers::CONTENT_TYPE,
+        value: Some(crate::Json::CONTENT_TYPE),
+    });
+    Ok(Encoded {
+        end: Some(end),
+        has_key,
+        headers: hs,
+    })
+}
+
+/// Copies raw bytes into `buf` as they are.
+pub(crate) fn encode_raw(
+    key: Option<&[u8]>,
+    payload: Option<&[u8]>,
     headers: OwnedHeaders,
-) -> FutureRecord<'a, [u8], [u8]> {
-    let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
+    buf: &mut Vec<u8>,
+) -> Encoded {
+    let end = payload.map(|p| {
+        buf.extend_from_slice(p);
+        buf.len()
+    });
     if let Some(k) = key {
-        record = record.key(k);
+        buf.extend_from_slice(k);
     }
-    if let Some(p) = payload {
-        record = record.payload(p);
+    Encoded {
+        end,
+        has_key: key.is_some(),
+        headers,
     }
-    record
 }
 
 /// Waits for the broker's acknowledgement of a queued record.
-async fn delivered(future: DeliveryFuture) -> Result<Delivery> {
+pub(crate) async fn delivered(future: DeliveryFuture) -> Result<Delivery> {
     match future.await {
         Ok(Ok(d)) => Ok(Delivery {
             partition: d.partition,

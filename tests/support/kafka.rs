@@ -31,6 +31,19 @@ impl Broker {
     }
 }
 
+/// The name of the broker under test: `embedded`, else `KAFKA_BROKER_NAME`
+/// (`tansu` in `scripts/test-all.sh`), else `kafka`. Tests use it where a
+/// broker's documented limitation changes what can be checked.
+pub fn broker_name(broker: &Broker) -> String {
+    if broker.embedded.is_some() {
+        return "embedded".into();
+    }
+    std::env::var("KAFKA_BROKER_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "kafka".into())
+}
+
 /// The broker under test.
 pub fn broker() -> Broker {
     match std::env::var("KAFKA_BROKERS") {

@@ -1,0 +1,558 @@
+//! Exactly-once pipelines: a typed transactional producer, and a
+//! consume-transform-produce loop that commits its input offsets in the same
+//! transaction that writes its outputs.
+//!
+//! librdkafka's transaction calls block (they wait for the transaction
+//! coordinator); every one runs off the async worker threads.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{FutureProducer, Producer as _};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde::Serialize;
+
+use super::client::blocking;
+use super::consumer::Consumer;
+use super::producer::{
+    default_topic, delivered, encode_message, encode_raw, encode_value, Delivery, Encoded, Producer,
+};
+use crate::codec::KafkaCodec;
+use crate::error::{Error, ErrorKind, Result};
+use crate::message::{KafkaMessage, ToKey};
+
+/// What to do after a transaction step failed, as librdkafka classifies
+/// the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransactionAction {
+    /// Transient (a coordinator moving, a timeout): call the same step again.
+    Retry,
+    /// The transaction cannot commit: abort it, go back to the input it
+    /// covered and process that again in a new transaction.
+    Abort,
+    /// The producer cannot go on (another instance with the same
+    /// `transactional.id` fenced it, the broker refused it for good): drop
+    /// it. A new producer with the same id fences what is left of this one.
+    Fatal,
+}
+
+impl fmt::Display for TransactionAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransactionAction::Retry => "retriable",
+            TransactionAction::Abort => "abort the transaction",
+            TransactionAction::Fatal => "fatal",
+        })
+    }
+}
+
+impl Error {
+    /// For an error raised inside a transaction: what the caller should do.
+    pub fn transaction_action(&self) -> Option<TransactionAction> {
+        match self.kind() {
+            ErrorKind::Transaction { action, .. } => Some(*action),
+            _ => None,
+        }
+    }
+}
+
+/// An error from a transaction step, classified. librdkafka's transaction
+/// calls flag their errors; a record that failed to deliver inside a
+/// transaction makes it abortable; anything unflagged is treated as
+/// abortable too (the abort says whether the producer can go on).
+fn classify(e: Error) -> Error {
+    let ErrorKind::Kafka(_) = e.kind() else {
+        return e;
+    };
+    let ErrorKind::Kafka(source) = e.into_kind() else {
+        unreachable!("matched above")
+    };
+    let action = match &source {
+        KafkaError::Transaction(t) if t.is_fatal() => TransactionAction::Fatal,
+        KafkaError::Transaction(t) if t.txn_requires_abort() => TransactionAction::Abort,
+        KafkaError::Transaction(t) if t.is_retriable() => TransactionAction::Retry,
+        _ => TransactionAction::Abort,
+    };
+    Error::new(ErrorKind::Transaction { action, source })
+}
+
+/// Builds a [`TransactionalProducer`].
+#[derive(Debug, Clone)]
+pub struct TransactionalProducerBuilder {
+    config: ClientConfig,
+    timeout: Duration,
+    queue_timeout: Duration,
+}
+
+impl TransactionalProducerBuilder {
+    /// Sets any librdkafka property (`transaction.timeout.ms`, ...).
+    #[must_use]
+    pub fn set(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.config.set(key, value);
+        self
+    }
+
+    /// How long each transaction call (init, sending offsets, commit,
+    /// abort) may wait for the coordinator, retries included (default 30 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Creates the producer and initializes its transactions: registers the
+    /// `transactional.id` with the coordinator, which fences any older
+    /// producer with the same id and settles its open transaction.
+    pub async fn build(self) -> Result<TransactionalProducer> {
+        TransactionalProducer::create(self.config, self.timeout, self.queue_timeout).await
+    }
+}
+
+/// A typed transactional producer: sends encode like [`Producer`]'s, inside
+/// a [`Transaction`] that commits them all or none.
+///
+/// One transaction at a time ([`begin`](Self::begin) borrows the producer
+/// mutably). Give each running instance its own stable `transactional.id`
+/// (say, the application name and the instance's number): a restarted
+/// instance then fences its predecessor instead of running beside it.
+///
+/// ```no_run
+/// # async fn demo() -> kafka_codec::Result<()> {
+/// use kafka_codec::kafka::TransactionalProducer;
+/// # #[derive(serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
+/// # #[kafka(topic = "orders")]
+/// # struct Order { id: u32 }
+/// let mut producer = TransactionalProducer::builder("localhost:9092", "billing-1")
+///     .build()
+///     .await?;
+/// let txn = producer.begin()?;
+/// txn.send(&Order { id: 1 }).await?;
+/// txn.send(&Order { id: 2 }).await?;
+/// txn.commit().await?; // both or neither, for read_committed consumers
+/// # Ok(()) }
+/// ```
+pub struct TransactionalProducer {
+    producer: Producer,
+    timeout: Duration,
+}
+
+impl fmt::Debug for TransactionalProducer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransactionalProducer")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransactionalProducer {
+    /// A builder with `bootstrap.servers` and `transactional.id` set
+    /// (which switches idempotence on); librdkafka's defaults otherwise.
+    pub fn builder(
+        bootstrap_servers: &str,
+        transactional_id: &str,
+    ) -> TransactionalProducerBuilder {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", bootstrap_servers)
+            .set("transactional.id", transactional_id);
+        TransactionalProducerBuilder {
+            config,
+            timeout: Duration::from_secs(30),
+            queue_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// A producer from a full rdkafka configuration, which must set
+    /// `transactional.id`.
+    pub async fn new(config: &ClientConfig) -> Result<Self> {
+        Self::create(
+            config.clone(),
+            Duration::from_secs(30),
+            Duration::from_secs(30),
+        )
+        .await
+    }
+
+    async fn create(
+        config: ClientConfig,
+        timeout: Duration,
+        queue_timeout: Duration,
+    ) -> Result<Self> {
+        if !config
+            .get("transactional.id")
+            .is_some_and(|id| !id.is_empty())
+        {
+            return Err(Error::new(ErrorKind::Other(
+                "a transactional producer needs `transactional.id`".into(),
+            )));
+        }
+        // No resends on a new producer id: a transactional producer that lost
+        // its state must be dropped (its error is fatal), not replaced behind
+        // the caller's back.
+        let producer = Producer::create(config, queue_timeout, 0)?;
+        let client = producer.inner();
+        blocking(move || client.init_transactions(timeout))
+            .await
+            .map_err(classify)?;
+        Ok(TransactionalProducer { producer, timeout })
+    }
+
+    /// Begins a transaction. Everything sent through it, and the consumer
+    /// offsets given to [`Transaction::send_offsets`], becomes visible to
+    /// `read_committed` consumers when it commits, and never if it aborts.
+    pub fn begin(&mut self) -> Result<Transaction<'_>> {
+        self.producer
+            .inner()
+            .begin_transaction()
+            .map_err(|e| classify(e.into()))?;
+        Ok(Transaction {
+            producer: self,
+            open: true,
+        })
+    }
+
+    /// The underlying rdkafka producer.
+    pub fn inner(&self) -> Arc<FutureProducer> {
+        self.producer.inner()
+    }
+
+    /// Commits or aborts the open transaction, retrying retriable failures
+    /// until the timeout.
+    async fn end(&self, commit: bool) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let client = self.inner();
+            let timeout = self.timeout;
+            let done = blocking(move || {
+                if commit {
+                    client.commit_transaction(timeout)
+                } else {
+                    client.abort_transaction(timeout)
+                }
+            })
+            .await
+            .map_err(classify);
+            match done {
+                Err(e)
+                    if e.transaction_action() == Some(TransactionAction::Retry)
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::warn!(error = %e, commit, "ending the transaction: retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                done => return done,
+            }
+        }
+    }
+}
+
+/// An open transaction of a [`TransactionalProducer`].
+///
+/// End it with [`commit`](Self::commit) or [`abort`](Self::abort); a
+/// transaction dropped while open is aborted (a blocking call, off the
+/// async workers of a multi-threaded runtime).
+pub struct Transaction<'p> {
+    producer: &'p TransactionalProducer,
+    open: bool,
+}
+
+impl fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transaction")
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A delivery that failed inside a transaction makes the transaction
+/// abortable; other errors (encoding: nothing was sent) stay as they are.
+fn in_transaction(e: Error) -> Error {
+    match e.kind() {
+        ErrorKind::Kafka(_) => {
+            let ErrorKind::Kafka(source) = e.into_kind() else {
+                unreachable!("matched above")
+            };
+            let action = match &source {
+                KafkaError::Transaction(t) if t.is_fatal() => TransactionAction::Fatal,
+                _ => TransactionAction::Abort,
+            };
+            Error::new(ErrorKind::Transaction { action, source })
+        }
+        _ => e,
+    }
+}
+
+impl Transaction<'_> {
+    /// Sends a message to its type's default topic, in this transaction.
+    pub async fn send<T: KafkaMessage>(&self, message: &T) -> Result<Delivery> {
+        self.producer
+            .producer
+            .send(message)
+            .await
+            .map_err(in_transaction)
+    }
+
+    /// Sends a message to `topic`, in this transaction.
+    pub async fn send_to<T: KafkaMessage>(&self, topic: &str, message: &T) -> Result<Delivery> {
+        self.producer
+            .producer
+            .send_to(topic, message)
+            .await
+            .map_err(in_transaction)
+    }
+
+    /// Sends a message with an explicit codec, in this transaction.
+    pub async fn send_with<T, C>(&self, topic: &str, message: &T, codec: &C) -> Result<Delivery>
+    where
+        T: KafkaMessage,
+        C: KafkaCodec<T> + ?Sized,
+    {
+        self.producer
+            .producer
+            .send_with(topic, message, codec)
+            .await
+            .map_err(in_transaction)
+    }
+
+    /// Sends any serializable value as JSON, in this transaction.
+    pub async fn send_value<K, V>(
+        &self,
+        topic: &str,
+        key: Option<&K>,
+        value: &V,
+    ) -> Result<Delivery>
+    where
+        K: ToKey + ?Sized,
+        V: Serialize + ?Sized,
+    {
+        self.producer
+            .producer
+            .send_value(topic, key, value)
+            .await
+            .map_err(in_transaction)
+    }
+
+    /// Sends every record of `outbox` (queued at once, then acknowledged
+    /// together), in this transaction.
+    pub async fn send_all(&self, outbox: Outbox) -> Result<Vec<Delivery>> {
+        let producer = &self.producer.producer;
+        let client = producer.inner();
+        let mut pending = Vec::with_capacity(outbox.records.len());
+        for out in outbox.records {
+            let record = out.encoded.record(&out.topic, &out.buf);
+            pending.push(
+                producer
+                    .queue(&client, record)
+                    .await
+                    .map_err(in_transaction)?,
+            );
+        }
+        let mut deliveries = Vec::with_capacity(pending.len());
+        for future in pending {
+            deliveries.push(delivered(future).await.map_err(in_transaction)?);
+        }
+        Ok(deliveries)
+    }
+
+    /// Adds a consumer's offsets to the transaction: committed for the
+    /// consumer's group if, and only if, the transaction commits. `offsets`
+    /// are the next records to read (the last one handled plus one), as
+    /// Kafka commits them.
+    pub async fn send_offsets<T, C>(
+        &self,
+        consumer: &Consumer<T, C>,
+        offsets: &TopicPartitionList,
+    ) -> Result<()>
+    where
+        T: KafkaMessage,
+        C: KafkaCodec<T>,
+    {
+        use rdkafka::consumer::Consumer as _;
+        let Some(group) = consumer.inner().group_metadata() else {
+            return Err(Error::new(ErrorKind::Other(
+                "the consumer has no group metadata (no `group.id`?)".into(),
+            )));
+        };
+        let client = self.producer.inner();
+        let offsets = offsets.clone();
+        let timeout = self.producer.timeout;
+        blocking(move || client.send_offsets_to_transaction(&offsets, &group, timeout))
+            .await
+            .map_err(classify)
+    }
+
+    /// Commits: waits until every record sent in the transaction is
+    /// acknowledged, then makes them and the offsets visible at once.
+    ///
+    /// When the commit fails with [`TransactionAction::Abort`], the
+    /// transaction has been aborted before the error is returned: go back
+    /// to the input it covered and process it again. A
+    /// [`TransactionAction::Retry`] error means the coordinator did not
+    /// answer within the producer's timeout (retried until then): the
+    /// outcome is unknown until it does; drop the producer, and a new one
+    /// with the same `transactional.id` settles it.
+    pub async fn commit(mut self) -> Result<()> {
+        let done = self.producer.end(true).await;
+        // Whatever happened, the transaction is no longer this value's to
+        // abort on drop: committed, aborted below, or with a commit still in
+        // progress that a new abort would conflict with.
+        self.open = false;
+        match done {
+            Err(e) if e.transaction_action() == Some(TransactionAction::Abort) => {
+                if let Err(abort) = self.producer.end(false).await {
+                    tracing::error!(error = %abort, cause = %e, "aborting after a failed commit failed");
+                    return Err(abort);
+                }
+                Err(e)
+            }
+            done => done,
+        }
+    }
+
+    /// Aborts: nothing sent in the transaction becomes visible to
+    /// `read_committed` consumers, and its offsets are not committed.
+    pub async fn abort(mut self) -> Result<()> {
+        let done = self.producer.end(false).await;
+        self.open = false;
+        done
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        tracing::warn!("a transaction was dropped while open; aborting it");
+        let client = self.producer.inner();
+        let timeout = self.producer.timeout;
+        if let Err(e) = super::client::block(|| client.abort_transaction(timeout)) {
+            tracing::error!(error = %e, "aborting a dropped transaction failed");
+        }
+    }
+}
+
+/// Records to send in a transaction, encoded as they are added.
+///
+/// The handler of an [`ExactlyOnce`](super::ExactlyOnce) pipeline returns
+/// one per input record; [`Transaction::send_all`] sends one.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    records: Vec<Outgoing>,
+}
+
+#[derive(Debug)]
+struct Outgoing {
+    topic: String,
+    buf: Vec<u8>,
+    encoded: Encoded,
+}
+
+impl Outbox {
+    /// An empty outbox.
+    pub fn new() -> Self {
+        Outbox::default()
+    }
+
+    /// How many records it holds.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    fn push(
+        &mut self,
+        topic: &str,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<Encoded>,
+    ) -> Result<()> {
+        let mut buf = Vec::new();
+        let encoded = encode(&mut buf)?;
+        self.records.push(Outgoing {
+            topic: topic.to_owned(),
+            buf,
+            encoded,
+        });
+        Ok(())
+    }
+
+    /// Adds a message for its type's default topic.
+    pub fn send<T: KafkaMessage>(&mut self, message: &T) -> Result<()> {
+        self.send_to(default_topic::<T>()?, message)
+    }
+
+    /// Adds a message for `topic`, with the key, codec and headers of its
+    /// type.
+    pub fn send_to<T: KafkaMessage>(&mut self, topic: &str, message: &T) -> Result<()> {
+        self.send_with(topic, message, &T::Codec::default())
+    }
+
+    /// Adds a message encoded with an explicit codec.
+    pub fn send_with<T, C>(&mut self, topic: &str, message: &T, codec: &C) -> Result<()>
+    where
+        T: KafkaMessage,
+        C: KafkaCodec<T> + ?Sized,
+    {
+        self.push(topic, |buf| encode_message(message, codec, buf))
+    }
+
+    /// Adds any serializable value as JSON, with an optional key.
+    pub fn send_value<K, V>(&mut self, topic: &str, key: Option<&K>, value: &V) -> Result<()>
+    where
+        K: ToKey + ?Sized,
+        V: Serialize + ?Sized,
+    {
+        self.push(topic, |buf| encode_value(key, value, buf))
+    }
+
+    /// Adds bytes as they are.
+    pub fn send_raw(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: OwnedHeaders,
+    ) {
+        let mut buf = Vec::new();
+        let encoded = encode_raw(key, payload, headers, &mut buf);
+        self.records.push(Outgoing {
+            topic: topic.to_owned(),
+            buf,
+            encoded,
+        });
+    }
+
+    /// Moves the records of `other` to the end of this one.
+    pub fn append(&mut self, other: Outbox) {
+        self.records.extend(other.records);
+    }
+}
+
+/// The offsets a batch of records moves its partitions to: the last offset
+/// of each partition plus one, as Kafka commits them.
+pub(crate) fn next_offsets<'a>(
+    records: impl IntoIterator<Item = (&'a str, i32, i64)>,
+) -> Result<TopicPartitionList> {
+    let mut last: Vec<(&str, i32, i64)> = Vec::new();
+    for (topic, partition, offset) in records {
+        match last
+            .iter_mut()
+            .find(|(t, p, _)| *t == topic && *p == partition)
+        {
+            Some(entry) => entry.2 = entry.2.max(offset),
+            None => last.push((topic, partition, offset)),
+        }
+    }
+    let mut tpl = TopicPartitionList::with_capacity(last.len());
+    for (topic, partition, offset) in last {
+        tpl.add_partition_offset(topic, partition, Offset::Offset(offset + 1))?;
+    }
+    Ok(tpl)
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{FutureProducer, Producer as _};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, Producer as _};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -150,7 +150,9 @@ impl fmt::Debug for TransactionalProducer {
 
 impl TransactionalProducer {
     /// A builder with `bootstrap.servers` and `transactional.id` set
-    /// (which switches idempotence on); librdkafka's defaults otherwise.
+    /// (which switches idempotence on) and `linger.ms=1` (a transaction's
+    /// records are sent in one burst and the commit waits for them, so
+    /// lingering only delays it); librdkafka's defaults otherwise.
     pub fn builder(
         bootstrap_servers: &str,
         transactional_id: &str,
@@ -158,7 +160,8 @@ impl TransactionalProducer {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", bootstrap_servers)
-            .set("transactional.id", transactional_id);
+            .set("transactional.id", transactional_id)
+            .set("linger.ms", "1");
         TransactionalProducerBuilder {
             config,
             timeout: Duration::from_secs(30),
@@ -224,6 +227,17 @@ impl TransactionalProducer {
     /// until the timeout.
     async fn end(&self, commit: bool) -> Result<()> {
         let deadline = tokio::time::Instant::now() + self.timeout;
+        if commit {
+            // rdkafka's commit first flushes, and a flush that finds anything
+            // outstanding (a delivery report not yet served by the producer's
+            // polling thread, a record in flight) blocks in a poll of up to
+            // 100 ms on this thread, which gets no event: wait here instead,
+            // without holding a thread.
+            let client = self.inner();
+            while client.in_flight_count() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
         loop {
             let client = self.inner();
             let timeout = self.timeout;
@@ -339,6 +353,18 @@ impl Transaction<'_> {
     /// Sends every record of `outbox` (queued at once, then acknowledged
     /// together), in this transaction.
     pub async fn send_all(&self, outbox: Outbox) -> Result<Vec<Delivery>> {
+        let pending = self.queue_all(outbox).await?;
+        let mut deliveries = Vec::with_capacity(pending.len());
+        for future in pending {
+            deliveries.push(delivered(future).await.map_err(in_transaction)?);
+        }
+        Ok(deliveries)
+    }
+
+    /// Queues every record of `outbox` without waiting for the broker:
+    /// [`commit`](Self::commit) sends what is still queued and fails if any
+    /// record failed.
+    async fn queue_all(&self, outbox: Outbox) -> Result<Vec<DeliveryFuture>> {
         let producer = &self.producer.producer;
         let client = producer.inner();
         let mut pending = Vec::with_capacity(outbox.records.len());
@@ -351,11 +377,7 @@ impl Transaction<'_> {
                     .map_err(in_transaction)?,
             );
         }
-        let mut deliveries = Vec::with_capacity(pending.len());
-        for future in pending {
-            deliveries.push(delivered(future).await.map_err(in_transaction)?);
-        }
-        Ok(deliveries)
+        Ok(pending)
     }
 
     /// Adds a consumer's offsets to the transaction: committed for the

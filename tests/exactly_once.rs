@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use kafka::{Broker, Numbered};
 use kafka_codec::kafka::{
-    Backoff, ExactlyOnceReport, FailurePolicy, Outbox, Permanent, PoisonPolicy, Producer, Recover,
-    TransactionAction, TransactionalProducer,
+    Backoff, DeadLetterLimit, ExactlyOnceReport, FailurePolicy, Outbox, Permanent, PoisonPolicy,
+    Producer, Recover, TransactionAction, TransactionalProducer,
 };
 use kafka_codec::KafkaMessage;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
@@ -237,19 +237,19 @@ async fn committed_records_are_visible_and_aborted_ones_are_not() {
     kafka::create_topic(&broker, &topic, 1).await;
     let mut producer = transactional(&broker, &kafka::fresh("txn")).await;
 
-    let txn = producer.begin().unwrap();
+    let txn = producer.begin().await.unwrap();
     for seq in 0..10 {
         txn.send_to(&topic, &Doubled { seq, double: 0 })
             .await
             .unwrap();
     }
     txn.abort().await.unwrap();
-    let txn = producer.begin().unwrap();
+    let txn = producer.begin().await.unwrap();
     let mut out = Outbox::new();
     for seq in 10..20 {
         out.send_to(&topic, &Doubled { seq, double: 0 }).unwrap();
     }
-    assert_eq!(txn.send_all(out).await.unwrap().len(), 10);
+    assert_eq!(txn.send_all(&out).await.unwrap().len(), 10);
     txn.commit().await.unwrap();
 
     let committed = read_keys(
@@ -287,7 +287,7 @@ async fn a_fenced_producer_cannot_commit() {
         .build()
         .await
         .unwrap();
-    let txn = old.begin().unwrap();
+    let txn = old.begin().await.unwrap();
     txn.send_to(&topic, &Doubled { seq: 1, double: 2 })
         .await
         .unwrap();
@@ -427,4 +427,270 @@ fn double(seq: u32, first: bool, output: &str) -> Result<Outbox, kafka_codec::Bo
         },
     )?;
     Ok(out)
+}
+
+/// Two pipelines in one group, the second joining half-way: the partitions
+/// move between them mid-run, and every input still appears once in the
+/// output. Real brokers only (the mock cluster does not store transactional
+/// offsets, so a moved partition starts over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_sharing_a_group_write_each_input_once_across_a_rebalance() {
+    const N: u32 = 4_000;
+    let broker = kafka::broker();
+    if broker.embedded.is_some() {
+        println!("skipped on the embedded mock cluster: it does not store transactional offsets");
+        return;
+    }
+    let (input, output, dlq) = topics(&broker, N).await;
+    let group = kafka::fresh("eos-g");
+    let tried: Arc<Mutex<HashSet<u32>>> = Arc::default();
+    let stop = CancellationToken::new();
+    let member = |name: &'static str| {
+        let (broker, group, input, dlq, output) = (&broker, &group, &input, &dlq, &output);
+        let (tried, stop) = (tried.clone(), stop.clone());
+        async move {
+            let producer = transactional(broker, &kafka::fresh(name)).await;
+            let mut pipeline =
+                doubling(broker, group, input, dlq, producer).batch(100, Duration::from_millis(20));
+            pipeline
+                .run(stop.cancelled_owned(), |record| {
+                    let seq = record.value().seq;
+                    let first = tried.lock().unwrap().insert(seq);
+                    async move {
+                        // Slow enough that the second member joins mid-run.
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        double(seq, first, output)
+                    }
+                })
+                .await
+        }
+    };
+    let expected: HashSet<u32> = (0..N).filter(|s| !permanent(*s)).collect();
+    let second = async {
+        while tried.lock().unwrap().len() < 500 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        member("eos-b").await
+    };
+    let read = async {
+        let out = read_keys(
+            &reader(&broker.servers, &output, "read_committed"),
+            expected.len(),
+            Duration::from_secs(3),
+        )
+        .await;
+        stop.cancel();
+        out
+    };
+    let (a, b, out) = kafka::within(&broker, async {
+        tokio::join!(member("eos-a"), second, read)
+    })
+    .await;
+    let (a, b) = (a.expect("first member"), b.expect("second member"));
+    let written: HashSet<u32> = out.keys().map(|k| k.parse().unwrap()).collect();
+    assert_eq!(written, expected, "every handled input has an output");
+    let repeated: Vec<_> = out.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "outputs written twice: {repeated:?}");
+    assert_eq!(a.records + b.records, u64::from(N), "{a:?} {b:?}");
+    assert!(
+        b.records > 0,
+        "the second member took partitions: {a:?} {b:?}"
+    );
+}
+
+/// A run that fails (the handler gives up on a record) and a run dropped in
+/// the middle of a batch leave their batch uncommitted and their partitions
+/// moved back: the next run processes it, and every input is written once.
+/// Real brokers only (the mock cluster does not fetch again after a seek).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_or_dropped_run_is_picked_up_by_the_next() {
+    const N: u32 = 3_000;
+    const FAILS: u32 = 700;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let broker = kafka::broker();
+    if broker.embedded.is_some() {
+        println!("skipped on the embedded mock cluster: it does not fetch again after a seek");
+        return;
+    }
+    let (input, output, _) = topics(&broker, N).await;
+    let group = kafka::fresh("eos-g");
+    let producer = transactional(&broker, &kafka::fresh("eos")).await;
+    let mut pipeline = kafka::consumer(&broker, &group)
+        .topics(&[&input])
+        .build_exactly_once::<Numbered>(producer)
+        .unwrap()
+        .batch(200, Duration::from_millis(20));
+    let handled = Arc::new(Mutex::new(Vec::<u32>::new()));
+    let handler = |handled: Arc<Mutex<Vec<u32>>>, output: String| {
+        move |record: kafka_codec::kafka::Record<Numbered>| {
+            let seq = record.value().seq;
+            let mut handled = handled.lock().unwrap();
+            let first = !handled.contains(&seq);
+            handled.push(seq);
+            let output = output.clone();
+            async move {
+                if seq == FAILS && first {
+                    return Err("gave up".into());
+                }
+                let mut out = Outbox::new();
+                out.send_to(
+                    &output,
+                    &Doubled {
+                        seq,
+                        double: u64::from(seq) * 2,
+                    },
+                )?;
+                Ok(out)
+            }
+        }
+    };
+    // 1. Fails at FAILS (the default failure policy: no retry, stop).
+    let err = kafka::within(
+        &broker,
+        pipeline.run(
+            std::future::pending(),
+            handler(handled.clone(), output.clone()),
+        ),
+    )
+    .await
+    .expect_err("the handler gave up");
+    assert!(
+        matches!(err.kind(), kafka_codec::ErrorKind::Handler(_)),
+        "{err}"
+    );
+    // 2. Dropped mid-batch, once 100 more records were handled.
+    let before = handled.lock().unwrap().len();
+    let enough = CancellationToken::new();
+    {
+        let (handled, enough) = (handled.clone(), enough.clone());
+        tokio::spawn(async move {
+            while handled.lock().unwrap().len() < before + 100 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            enough.cancel();
+        });
+    }
+    let dropped = tokio::select! {
+        r = pipeline.run(std::future::pending(), handler(handled.clone(), output.clone())) => Some(r),
+        () = enough.cancelled() => None,
+    };
+    assert!(dropped.is_none(), "the second run was dropped: {dropped:?}");
+    // 3. Runs to the end.
+    let stop = CancellationToken::new();
+    let watch = {
+        let (servers, group, input, stop) = (
+            broker.servers.clone(),
+            group.clone(),
+            input.clone(),
+            stop.clone(),
+        );
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let (s, g, i) = (servers.clone(), group.clone(), input.clone());
+                let offsets =
+                    tokio::task::spawn_blocking(move || kafka::committed_offsets(&s, &g, &i))
+                        .await
+                        .unwrap();
+                if offsets.values().sum::<i64>() == i64::from(N) {
+                    stop.cancel();
+                    return;
+                }
+            }
+        }
+    };
+    let (report, ()) = kafka::within(&broker, async {
+        tokio::join!(
+            pipeline.run(
+                stop.clone().cancelled_owned(),
+                handler(handled.clone(), output.clone())
+            ),
+            watch
+        )
+    })
+    .await;
+    report.expect("the last run");
+
+    let out = read_keys(
+        &reader(&broker.servers, &output, "read_committed"),
+        N as usize,
+        Duration::from_secs(3),
+    )
+    .await;
+    let written: HashSet<u32> = out.keys().map(|k| k.parse().unwrap()).collect();
+    assert_eq!(written, (0..N).collect(), "every input has an output");
+    let repeated: Vec<_> = out.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "outputs written twice: {repeated:?}");
+    let handled = handled.lock().unwrap();
+    assert!(
+        handled.len() > N as usize,
+        "batches were processed again: {}",
+        handled.len()
+    );
+}
+
+/// An aborted transaction is sent again without running the handlers
+/// again: dead letters are counted once, so a dead-letter limit is not
+/// reached by replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_batch_is_not_handled_twice() {
+    const POISON: usize = 8;
+    let broker = kafka::broker();
+    let Some(embedded) = &broker.embedded else {
+        println!("skipped on KAFKA_BROKERS: aborts are injected into the embedded cluster");
+        return;
+    };
+    let (input, _, dlq) = topics(&broker, 0).await;
+    let raw = Producer::builder(&broker.servers).build().unwrap();
+    for i in 0..POISON {
+        raw.send_raw(
+            &input,
+            Some(format!("poison-{i}").as_bytes()),
+            Some(b"{"),
+            OwnedHeaders::new(),
+        )
+        .await
+        .unwrap();
+    }
+    embedded.cluster().request_errors(
+        rdkafka::types::RDKafkaApiKey::AddOffsetsToTxn,
+        &[rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_REQUEST; 2],
+    );
+    let producer = transactional(&broker, &kafka::fresh("eos")).await;
+    let mut pipeline = kafka::consumer(&broker, &kafka::fresh("eos-g"))
+        .topics(&[&input])
+        .policy(PoisonPolicy::DeadLetter(dlq.clone()))
+        .dead_letter_limit(DeadLetterLimit::none().max_consecutive(POISON as u64))
+        .build_exactly_once::<Numbered>(producer)
+        .unwrap()
+        .batch(100, Duration::from_millis(500))
+        .max_aborts(5, Backoff::fixed(Duration::from_millis(10)));
+    let stop = CancellationToken::new();
+    let dead = async {
+        let dead = read_keys(
+            &reader(&broker.servers, &dlq, "read_committed"),
+            POISON,
+            Duration::from_secs(1),
+        )
+        .await;
+        stop.cancel();
+        dead
+    };
+    let (report, dead) = kafka::within(&broker, async {
+        tokio::join!(
+            pipeline.run(stop.clone().cancelled_owned(), |_| async {
+                Ok(Outbox::new())
+            }),
+            dead
+        )
+    })
+    .await;
+    let report = report.expect("no dead-letter limit reached");
+    assert_eq!(dead.len(), POISON, "{dead:?}");
+    assert!(dead.values().all(|n| *n == 1), "{dead:?}");
+    assert_eq!(report.aborts, 2, "{report:?}");
+    assert_eq!(pipeline.consumer().stats().dead_lettered(), POISON as u64);
 }

@@ -259,6 +259,8 @@ impl ConsumerBuilder {
         if transactional {
             self.commit = CommitMode::Auto;
             self.config.set("enable.auto.commit", "false");
+            // Nothing to commit outside a transaction, even by hand.
+            self.config.set("enable.auto.offset.store", "false");
             if self.config.get("isolation.level").is_none() {
                 self.config.set("isolation.level", "read_committed");
             }

@@ -4,21 +4,19 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::Consumer as _;
+use rdkafka::consumer::{Consumer as _, ConsumerGroupMetadata};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::Offset;
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::consumer::Consumer;
 use super::core::Outcome;
 use super::policy::Backoff;
 use super::record::Record;
-use super::transaction::{
-    next_offsets, Outbox, Transaction, TransactionAction, TransactionalProducer,
-};
+use super::transaction::{next_offsets, Outbox, TransactionAction, TransactionalProducer};
 use crate::codec::KafkaCodec;
 use crate::error::{BoxError, Error, ErrorKind, Result};
 use crate::message::KafkaMessage;
@@ -56,12 +54,16 @@ pub struct ExactlyOnceReport {
 /// commits with the batch) or, under `Recover::Fail`, the transaction is
 /// aborted and the run stops with the error.
 ///
-/// When a transaction must be aborted (a record that could not be
-/// delivered, a refused offset commit, a coordinator failing the commit), the
-/// batch is processed again from the same records in a new transaction, up
-/// to [`max_aborts`](Self::max_aborts) times in a row, with a back-off. A
-/// fatal error (the producer fenced by another with the same
-/// `transactional.id`) stops the run.
+/// Each batch is handled first (the handler runs once per record, outside
+/// any transaction); then one transaction sends the batch's offsets, its
+/// outputs and its dead letters, and commits. When that transaction must be
+/// aborted (a record that could not be delivered, a refused offset commit, a
+/// coordinator failing the commit), the same outputs are sent again in a new
+/// transaction, up to [`max_aborts`](Self::max_aborts) times in a row, with
+/// a back-off; the handler is not run again. When the group moved the
+/// partitions on meanwhile, the batch is left to their next owner. A fatal
+/// error (the producer fenced by another with the same `transactional.id`)
+/// stops the run.
 ///
 /// ```no_run
 /// # async fn demo() -> kafka_codec::Result<()> {
@@ -92,6 +94,9 @@ pub struct ExactlyOnce<T: KafkaMessage, C: KafkaCodec<T> = <T as KafkaMessage>::
     max_wait: Duration,
     max_aborts: u32,
     abort_backoff: Backoff,
+    /// Where the partitions of a batch read and not committed stood when a
+    /// run was dropped mid-batch: moved back there when the next run starts.
+    unfinished: Vec<(String, i32, i64)>,
 }
 
 impl<T: KafkaMessage, C: KafkaCodec<T>> std::fmt::Debug for ExactlyOnce<T, C> {
@@ -105,13 +110,23 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> std::fmt::Debug for ExactlyOnce<T, C> {
     }
 }
 
-/// How a batch's transaction ended.
+/// How a batch ended.
 enum End {
     Committed,
-    /// The run stopped during a back-off: aborted, nothing committed.
+    /// The run stopped during a back-off: nothing committed.
     Abandoned,
     /// The group moved the partitions on: aborted, left to their next owner.
     Dropped,
+}
+
+/// Why a batch stopped growing.
+enum Stop {
+    /// It is full, or `max_wait` passed.
+    No,
+    /// The shutdown future completed.
+    Shutdown,
+    /// The consumer failed; the batch holds what was read before.
+    Failed(Error),
 }
 
 impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
@@ -127,6 +142,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
                 2.0,
                 Duration::from_secs(5),
             ),
+            unfinished: Vec::new(),
         }
     }
 
@@ -142,9 +158,8 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
     }
 
     /// How many times in a row one batch's transaction may be aborted and
-    /// the batch processed again before the run stops with the error
-    /// (default 5), and the back-off between (default exponential from
-    /// 100 ms to 5 s).
+    /// sent again before the run stops with the error (default 5), and the
+    /// back-off between (default exponential from 100 ms to 5 s).
     #[must_use]
     pub fn max_aborts(mut self, aborts: u32, backoff: Backoff) -> Self {
         self.max_aborts = aborts;
@@ -158,10 +173,15 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
     }
 
     /// Runs the pipeline until `shutdown` completes (the batch in hand is
-    /// finished or aborted first) or an error stops it. On an error, the
-    /// open transaction is aborted and the partitions of its batch are moved
-    /// back to their committed offsets, so a later run (or the next owner)
-    /// processes the batch again.
+    /// finished first) or an error stops it. On an error, the batch in hand
+    /// is not committed and its partitions are moved back to their committed
+    /// offsets, so a later run (or the partitions' next owner) processes it
+    /// again.
+    ///
+    /// Stop it with `shutdown`, not by dropping the future: a run dropped
+    /// mid-batch leaves an open transaction to be aborted on drop and its
+    /// partitions past the batch; they are moved back when the next run
+    /// starts, or a new consumer starts from the committed offsets.
     pub async fn run<F, Fut>(
         &mut self,
         shutdown: impl Future<Output = ()>,
@@ -180,41 +200,61 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
             max_aborts: self.max_aborts,
             backoff: &self.abort_backoff,
         };
+        if !self.unfinished.is_empty() {
+            // The last run was dropped mid-batch: its transaction may have
+            // committed or not; settle it, then go back to what the broker
+            // says is committed.
+            self.producer.settle_dropped().await?;
+            seek_committed(&self.consumer, &self.unfinished).await?;
+            self.unfinished.clear();
+        }
         loop {
-            let (batch, stopped) = collect(
+            let (batch, stop) = collect(
                 &self.consumer,
                 self.max_records,
                 self.max_wait,
                 shutdown.as_mut(),
             )
-            .await?;
+            .await;
             let batch = still_owned(&self.consumer, batch, &mut report);
             if !batch.is_empty() {
-                let end = transact(
+                // Taken now: if the generation moves on before the commit,
+                // the broker refuses the offsets.
+                let group = self.consumer.inner().group_metadata().map(Arc::new);
+                self.unfinished = first_offsets(&batch);
+                // Boxed (once per batch): it holds the handler's futures,
+                // and the run's own future stays small.
+                let end = Box::pin(process(
                     &self.consumer,
                     &mut self.producer,
                     &batch,
+                    group,
                     &mut handler,
                     shutdown.as_mut(),
                     &settings,
                     &mut report,
-                )
+                ))
                 .await;
+                let back = match &end {
+                    Ok(End::Committed) => Ok(()),
+                    _ => seek_back(&self.consumer, &self.unfinished).await,
+                };
+                self.unfinished.clear();
                 match end {
-                    Ok(End::Committed) => {}
-                    Ok(End::Dropped) => rewind(&self.consumer, &batch).await,
-                    Ok(End::Abandoned) => {
-                        rewind(&self.consumer, &batch).await;
-                        return Ok(report);
-                    }
+                    Ok(End::Committed | End::Dropped) => back?,
+                    Ok(End::Abandoned) => return back.map(|()| report),
                     Err(e) => {
-                        rewind(&self.consumer, &batch).await;
+                        if let Err(seek) = back {
+                            tracing::error!(error = %seek, "moving the partitions back failed");
+                        }
                         return Err(e);
                     }
                 }
             }
-            if stopped {
-                return Ok(report);
+            match stop {
+                Stop::No => {}
+                Stop::Shutdown => return Ok(report),
+                Stop::Failed(e) => return Err(e),
             }
         }
     }
@@ -227,13 +267,13 @@ struct Settings<'a> {
 
 /// Reads a batch: waits for a first record (or `stop`), then takes what
 /// arrives within `max_wait`, up to `max_records`. Each message is stamped
-/// with the revocation epoch it was read in. `true`: `stop` completed.
+/// with the revocation epoch it was read in.
 async fn collect<'c, T, C, S>(
     consumer: &'c Consumer<T, C>,
     max_records: usize,
     max_wait: Duration,
     mut stop: Pin<&mut S>,
-) -> Result<(Vec<(BorrowedMessage<'c>, u64)>, bool)>
+) -> (Vec<(BorrowedMessage<'c>, u64)>, Stop)
 where
     T: KafkaMessage,
     C: KafkaCodec<T>,
@@ -243,21 +283,27 @@ where
     let mut batch = Vec::new();
     let first = tokio::select! {
         biased;
-        () = stop.as_mut() => return Ok((batch, true)),
-        msg = consumer.recv() => msg?,
+        () = stop.as_mut() => return (batch, Stop::Shutdown),
+        msg = consumer.recv() => msg,
     };
-    batch.push((first, revocations.epoch()));
+    match first {
+        Ok(msg) => batch.push((msg, revocations.epoch())),
+        Err(e) => return (batch, Stop::Failed(e)),
+    }
     let deadline = tokio::time::Instant::now() + max_wait;
     while batch.len() < max_records {
         let msg = tokio::select! {
             biased;
-            () = stop.as_mut() => return Ok((batch, true)),
+            () = stop.as_mut() => return (batch, Stop::Shutdown),
             () = tokio::time::sleep_until(deadline) => break,
-            msg = consumer.recv() => msg?,
+            msg = consumer.recv() => msg,
         };
-        batch.push((msg, revocations.epoch()));
+        match msg {
+            Ok(msg) => batch.push((msg, revocations.epoch())),
+            Err(e) => return (batch, Stop::Failed(e)),
+        }
     }
-    Ok((batch, false))
+    (batch, Stop::No)
 }
 
 /// Drops the records whose partition was revoked after they were read: the
@@ -286,12 +332,14 @@ fn still_owned<'c, T: KafkaMessage, C: KafkaCodec<T>>(
     kept
 }
 
-/// Processes a batch in transactions until one commits, aborting and
-/// starting again on abortable failures.
-async fn transact<T, C, F, Fut, S>(
+/// Handles a batch, then commits its outputs, dead letters and offsets in a
+/// transaction, sending them again in a new one while transactions abort.
+#[allow(clippy::too_many_arguments)]
+async fn process<T, C, F, Fut, S>(
     consumer: &Consumer<T, C>,
     producer: &mut TransactionalProducer,
     batch: &[BorrowedMessage<'_>],
+    group: Option<Arc<ConsumerGroupMetadata>>,
     handler: &mut F,
     mut stop: Pin<&mut S>,
     settings: &Settings<'_>,
@@ -304,34 +352,30 @@ where
     Fut: Future<Output = std::result::Result<Outbox, BoxError>>,
     S: Future<Output = ()>,
 {
+    let Some(group) = group else {
+        return Err(Error::new(ErrorKind::Other(
+            "the consumer has no group metadata (no `group.id`?)".into(),
+        )));
+    };
+    let Some(outbox) = handle(consumer, batch, handler, stop.as_mut()).await? else {
+        return Ok(End::Abandoned);
+    };
+    let offsets = next_offsets(batch.iter().map(|m| (m.topic(), m.partition(), m.offset())))?;
     let mut aborts = 0;
     loop {
-        let txn = producer.begin()?;
-        let error = match attempt(consumer, &txn, batch, handler, stop.as_mut()).await {
-            Ok(Some(outputs)) => match txn.commit().await {
-                Ok(()) => {
-                    report.transactions += 1;
-                    report.records += batch.len() as u64;
-                    report.outputs += outputs;
-                    return Ok(End::Committed);
-                }
-                // An abortable commit failure was aborted by `commit`.
-                Err(e) => e,
-            },
-            Ok(None) => {
-                txn.abort().await?;
-                report.aborts += 1;
-                return Ok(End::Abandoned);
+        let error = match commit(producer, &group, &offsets, &outbox).await {
+            Ok(()) => {
+                report.transactions += 1;
+                report.records += batch.len() as u64;
+                report.outputs += outbox.len() as u64;
+                return Ok(End::Committed);
             }
-            Err(e) => {
-                if let Err(abort) = txn.abort().await {
-                    tracing::error!(error = %abort, cause = %e, "aborting the transaction failed");
-                    return Err(abort);
-                }
-                e
-            }
+            Err(e) => e,
         };
-        if error.transaction_action() != Some(TransactionAction::Abort) {
+        if !matches!(
+            error.transaction_action(),
+            Some(TransactionAction::Abort | TransactionAction::Retry)
+        ) {
             return Err(error);
         }
         report.aborts += 1;
@@ -344,7 +388,7 @@ where
             return Err(error);
         }
         let delay = settings.backoff.delay(aborts);
-        tracing::warn!(error = %error, aborts, ?delay, "transaction aborted; processing the batch again");
+        tracing::warn!(error = %error, aborts, ?delay, "transaction aborted; sending the batch's outputs again");
         tokio::select! {
             () = stop.as_mut() => return Ok(End::Abandoned),
             () = tokio::time::sleep(delay) => {}
@@ -352,16 +396,15 @@ where
     }
 }
 
-/// One try at a batch inside `txn`: handles every record (outputs collected),
-/// adds the offsets, then sends outputs and dead letters. `None`: `stop`
-/// completed during a retry back-off. Returns how many records it wrote.
-async fn attempt<T, C, F, Fut, S>(
+/// Runs the handler on every record of a batch (through the consumer's
+/// poison and failure policies) and gathers what it returned and the dead
+/// letters. `None`: `stop` completed during a retry back-off.
+async fn handle<T, C, F, Fut, S>(
     consumer: &Consumer<T, C>,
-    txn: &Transaction<'_>,
     batch: &[BorrowedMessage<'_>],
     handler: &mut F,
     mut stop: Pin<&mut S>,
-) -> Result<Option<u64>>
+) -> Result<Option<Outbox>>
 where
     T: KafkaMessage,
     C: KafkaCodec<T>,
@@ -376,10 +419,10 @@ where
             .map(super::dead_letter::DeadLetters::take_deferred)
             .unwrap_or_default()
     };
-    // Dead letters left by an aborted attempt are not sent.
+    // Dead letters of a batch that did not finish are not sent.
     drop(dead_letters());
     let outputs = Mutex::new(Outbox::new());
-    let mut collect = |record: Record<T>| {
+    let mut gather = |record: Record<T>| {
         let handled = handler(record);
         let outputs = &outputs;
         async move {
@@ -392,21 +435,39 @@ where
         }
     };
     for msg in batch {
-        if core.process(msg, &mut collect, stop.as_mut()).await? == Outcome::Abandoned {
+        if core.process(msg, &mut gather, stop.as_mut()).await? == Outcome::Abandoned {
             return Ok(None);
         }
     }
-    // Offsets first: a refused offset commit aborts before anything is
-    // written.
-    let offsets = next_offsets(batch.iter().map(|m| (m.topic(), m.partition(), m.offset())))?;
-    txn.send_offsets(consumer, &offsets).await?;
     let mut out = outputs
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     out.append(dead_letters());
-    let written = out.len() as u64;
-    txn.send_all(out).await?;
-    Ok(Some(written))
+    Ok(Some(out))
+}
+
+/// One transaction: the offsets first (a refused offset commit aborts
+/// before anything is written), then the records, then the commit. Aborted
+/// on failure.
+async fn commit(
+    producer: &mut TransactionalProducer,
+    group: &Arc<ConsumerGroupMetadata>,
+    offsets: &TopicPartitionList,
+    outbox: &Outbox,
+) -> Result<()> {
+    let txn = producer.begin().await?;
+    let sent = async {
+        txn.send_offsets_as(group.clone(), offsets).await?;
+        txn.send_all(outbox).await.map(drop)
+    }
+    .await;
+    match sent {
+        Ok(()) => txn.commit().await,
+        Err(e) => {
+            txn.abort().await?;
+            Err(e)
+        }
+    }
 }
 
 /// Whether an aborted transaction's error says this member's generation
@@ -426,36 +487,62 @@ fn group_moved_on(error: &Error) -> bool {
     )
 }
 
-/// Moves each partition of `batch` that is still assigned back to the
-/// batch's first record there (its committed offset), so the records are
-/// read again. Partitions no longer assigned start there for their next
-/// owner anyway.
-async fn rewind<T: KafkaMessage, C: KafkaCodec<T>>(
-    consumer: &Consumer<T, C>,
-    batch: &[BorrowedMessage<'_>],
-) {
-    let mut first: Vec<(&str, i32, i64)> = Vec::new();
+/// The first offset of each partition in `batch`: where its committed
+/// offset stands.
+fn first_offsets(batch: &[BorrowedMessage<'_>]) -> Vec<(String, i32, i64)> {
+    let mut first: Vec<(String, i32, i64)> = Vec::new();
     for m in batch {
         if !first
             .iter()
-            .any(|(t, p, _)| *t == m.topic() && *p == m.partition())
+            .any(|(t, p, _)| t == m.topic() && *p == m.partition())
         {
-            first.push((m.topic(), m.partition(), m.offset()));
+            first.push((m.topic().to_owned(), m.partition(), m.offset()));
         }
     }
-    let assigned = consumer.inner().assignment().ok();
+    first
+}
+
+/// Moves each partition still assigned back to `offset`, so its records are
+/// read again. Partitions no longer assigned start at their committed
+/// offset for their next owner anyway.
+async fn seek_back<T: KafkaMessage, C: KafkaCodec<T>>(
+    consumer: &Consumer<T, C>,
+    first: &[(String, i32, i64)],
+) -> Result<()> {
+    let assigned = consumer.inner().assignment()?;
     for (topic, partition, offset) in first {
-        let owned = assigned
-            .as_ref()
-            .is_some_and(|a| a.find_partition(topic, partition).is_some());
-        if !owned {
-            continue;
-        }
-        if let Err(e) = consumer
-            .seek_to(topic, partition, Offset::Offset(offset))
-            .await
-        {
-            tracing::warn!(topic, partition, offset, error = %e, "rewinding after an abort failed; the records are read again after a restart or rebalance");
+        if assigned.find_partition(topic, *partition).is_some() {
+            consumer
+                .seek_to(topic, *partition, Offset::Offset(*offset))
+                .await?;
         }
     }
+    Ok(())
+}
+
+/// Moves each partition still assigned back to its committed offset (the
+/// batch's first offset, `first`, when the group has none).
+async fn seek_committed<T: KafkaMessage, C: KafkaCodec<T>>(
+    consumer: &Consumer<T, C>,
+    first: &[(String, i32, i64)],
+) -> Result<()> {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition, _) in first {
+        tpl.add_partition(topic, *partition);
+    }
+    let client = consumer.core.client.clone();
+    let committed =
+        super::client::blocking(move || client.committed_offsets(tpl, Duration::from_secs(30)))
+            .await?;
+    let at: Vec<(String, i32, i64)> = first
+        .iter()
+        .map(|(topic, partition, offset)| {
+            let committed = committed
+                .find_partition(topic, *partition)
+                .and_then(|e| e.offset().to_raw())
+                .filter(|o| *o >= 0);
+            (topic.clone(), *partition, committed.unwrap_or(*offset))
+        })
+        .collect();
+    seek_back(consumer, &at).await
 }

@@ -395,16 +395,36 @@ pub(crate) struct Encoded {
 impl Encoded {
     /// The record to queue, borrowing `buf`, the buffer it was encoded into.
     pub(crate) fn record<'a>(self, topic: &'a str, buf: &'a [u8]) -> FutureRecord<'a, [u8], [u8]> {
-        let (payload, key) = buf.split_at(self.end.unwrap_or(0));
-        let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(self.headers);
-        if self.has_key {
-            record = record.key(key);
-        }
-        if self.end.is_some() {
-            record = record.payload(payload);
-        }
-        record
+        record_of(self.end, self.has_key, topic, buf, self.headers)
     }
+
+    /// [`record`](Self::record) keeping this one (its headers copied): for
+    /// records that may be sent again.
+    pub(crate) fn record_ref<'a>(
+        &self,
+        topic: &'a str,
+        buf: &'a [u8],
+    ) -> FutureRecord<'a, [u8], [u8]> {
+        record_of(self.end, self.has_key, topic, buf, self.headers.clone())
+    }
+}
+
+fn record_of<'a>(
+    end: Option<usize>,
+    has_key: bool,
+    topic: &'a str,
+    buf: &'a [u8],
+    headers: OwnedHeaders,
+) -> FutureRecord<'a, [u8], [u8]> {
+    let (payload, key) = buf.split_at(end.unwrap_or(0));
+    let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
+    if has_key {
+        record = record.key(key);
+    }
+    if end.is_some() {
+        record = record.payload(payload);
+    }
+    record
 }
 
 /// Encodes a message with `codec` into `buf`: payload, key, and the

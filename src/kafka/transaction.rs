@@ -2,16 +2,19 @@
 //! consume-transform-produce loop that commits its input offsets in the same
 //! transaction that writes its outputs.
 //!
-//! librdkafka's transaction calls block (they wait for the transaction
-//! coordinator); every one runs off the async worker threads.
+//! librdkafka's transaction calls that wait for the transaction coordinator
+//! (init, sending offsets, commit, abort) run off the async worker threads;
+//! `begin` is local and immediate.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, Producer as _};
+use rdkafka::producer::{FutureProducer, Producer as _};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -97,7 +100,8 @@ impl TransactionalProducerBuilder {
     }
 
     /// How long each transaction call (init, sending offsets, commit,
-    /// abort) may wait for the coordinator, retries included (default 30 s).
+    /// abort) may wait for the coordinator (default 30 s); commit and abort
+    /// retry retriable failures within it.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -129,7 +133,7 @@ impl TransactionalProducerBuilder {
 /// let mut producer = TransactionalProducer::builder("localhost:9092", "billing-1")
 ///     .build()
 ///     .await?;
-/// let txn = producer.begin()?;
+/// let txn = producer.begin().await?;
 /// txn.send(&Order { id: 1 }).await?;
 /// txn.send(&Order { id: 2 }).await?;
 /// txn.commit().await?; // both or neither, for read_committed consumers
@@ -138,6 +142,8 @@ impl TransactionalProducerBuilder {
 pub struct TransactionalProducer {
     producer: Producer,
     timeout: Duration,
+    /// A transaction was dropped while open: abort it before the next.
+    dropped_open: AtomicBool,
 }
 
 impl fmt::Debug for TransactionalProducer {
@@ -201,13 +207,20 @@ impl TransactionalProducer {
         blocking(move || client.init_transactions(timeout))
             .await
             .map_err(classify)?;
-        Ok(TransactionalProducer { producer, timeout })
+        Ok(TransactionalProducer {
+            producer,
+            timeout,
+            dropped_open: AtomicBool::new(false),
+        })
     }
 
     /// Begins a transaction. Everything sent through it, and the consumer
     /// offsets given to [`Transaction::send_offsets`], becomes visible to
     /// `read_committed` consumers when it commits, and never if it aborts.
-    pub fn begin(&mut self) -> Result<Transaction<'_>> {
+    ///
+    /// A transaction dropped while open is aborted here first.
+    pub async fn begin(&mut self) -> Result<Transaction<'_>> {
+        self.settle_dropped().await?;
         self.producer
             .inner()
             .begin_transaction()
@@ -216,6 +229,40 @@ impl TransactionalProducer {
             producer: self,
             open: true,
         })
+    }
+
+    /// Aborts a transaction that was dropped while open, if any. A call it
+    /// was in the middle of (a commit, say) may still be running: retried
+    /// until the producer's timeout. A transaction that finished meanwhile
+    /// is left as it ended.
+    pub(crate) async fn settle_dropped(&self) -> Result<()> {
+        if !self.dropped_open.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let e = match self.end(false).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let nothing_open = matches!(
+                e.kind(),
+                ErrorKind::Transaction { source, .. }
+                    if source.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::State)
+                        && e.to_string().contains("state Ready")
+            );
+            if nothing_open {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline
+                || e.transaction_action() == Some(TransactionAction::Fatal)
+            {
+                self.dropped_open.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+            tracing::debug!(error = %e, "aborting a dropped transaction: waiting for its last call");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The underlying rdkafka producer.
@@ -240,7 +287,9 @@ impl TransactionalProducer {
         }
         loop {
             let client = self.inner();
-            let timeout = self.timeout;
+            let timeout = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(Duration::from_millis(1));
             let done = blocking(move || {
                 if commit {
                     client.commit_transaction(timeout)
@@ -266,9 +315,11 @@ impl TransactionalProducer {
 
 /// An open transaction of a [`TransactionalProducer`].
 ///
-/// End it with [`commit`](Self::commit) or [`abort`](Self::abort); a
-/// transaction dropped while open is aborted (a blocking call, off the
-/// async workers of a multi-threaded runtime).
+/// End it with [`commit`](Self::commit) or [`abort`](Self::abort). A
+/// transaction dropped while open is aborted by the producer's next
+/// [`begin`](TransactionalProducer::begin) (or, if the producer is dropped
+/// too, by the broker when `transaction.timeout.ms` passes, or at once by
+/// the next producer with the same `transactional.id`).
 pub struct Transaction<'p> {
     producer: &'p TransactionalProducer,
     open: bool,
@@ -351,25 +402,14 @@ impl Transaction<'_> {
     }
 
     /// Sends every record of `outbox` (queued at once, then acknowledged
-    /// together), in this transaction.
-    pub async fn send_all(&self, outbox: Outbox) -> Result<Vec<Delivery>> {
-        let pending = self.queue_all(outbox).await?;
-        let mut deliveries = Vec::with_capacity(pending.len());
-        for future in pending {
-            deliveries.push(delivered(future).await.map_err(in_transaction)?);
-        }
-        Ok(deliveries)
-    }
-
-    /// Queues every record of `outbox` without waiting for the broker:
-    /// [`commit`](Self::commit) sends what is still queued and fails if any
-    /// record failed.
-    async fn queue_all(&self, outbox: Outbox) -> Result<Vec<DeliveryFuture>> {
+    /// together), in this transaction. The outbox is kept: after an abort,
+    /// the same records can be sent in the next transaction.
+    pub async fn send_all(&self, outbox: &Outbox) -> Result<Vec<Delivery>> {
         let producer = &self.producer.producer;
         let client = producer.inner();
         let mut pending = Vec::with_capacity(outbox.records.len());
-        for out in outbox.records {
-            let record = out.encoded.record(&out.topic, &out.buf);
+        for out in &outbox.records {
+            let record = out.encoded.record_ref(&out.topic, &out.buf);
             pending.push(
                 producer
                     .queue(&client, record)
@@ -377,7 +417,11 @@ impl Transaction<'_> {
                     .map_err(in_transaction)?,
             );
         }
-        Ok(pending)
+        let mut deliveries = Vec::with_capacity(pending.len());
+        for future in pending {
+            deliveries.push(delivered(future).await.map_err(in_transaction)?);
+        }
+        Ok(deliveries)
     }
 
     /// Adds a consumer's offsets to the transaction: committed for the
@@ -399,6 +443,16 @@ impl Transaction<'_> {
                 "the consumer has no group metadata (no `group.id`?)".into(),
             )));
         };
+        self.send_offsets_as(Arc::new(group), offsets).await
+    }
+
+    /// [`send_offsets`](Self::send_offsets) with group metadata taken
+    /// earlier (when the records were read).
+    pub(crate) async fn send_offsets_as(
+        &self,
+        group: Arc<ConsumerGroupMetadata>,
+        offsets: &TopicPartitionList,
+    ) -> Result<()> {
         let client = self.producer.inner();
         let offsets = offsets.clone();
         let timeout = self.producer.timeout;
@@ -415,8 +469,9 @@ impl Transaction<'_> {
     /// to the input it covered and process it again. A
     /// [`TransactionAction::Retry`] error means the coordinator did not
     /// answer within the producer's timeout (retried until then): the
-    /// outcome is unknown until it does; drop the producer, and a new one
-    /// with the same `transactional.id` settles it.
+    /// outcome is unknown, and librdkafka accepts no other transaction call
+    /// until a commit completes; drop the producer, and a new one with the
+    /// same `transactional.id` settles it (aborts it, if it did not commit).
     pub async fn commit(mut self) -> Result<()> {
         let done = self.producer.end(true).await;
         // Whatever happened, the transaction is no longer this value's to
@@ -446,14 +501,11 @@ impl Transaction<'_> {
 
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
-        if !self.open {
-            return;
-        }
-        tracing::warn!("a transaction was dropped while open; aborting it");
-        let client = self.producer.inner();
-        let timeout = self.producer.timeout;
-        if let Err(e) = super::client::block(|| client.abort_transaction(timeout)) {
-            tracing::error!(error = %e, "aborting a dropped transaction failed");
+        if self.open {
+            // Not aborted here: a drop cannot wait, and a call of this
+            // transaction may still be running off the async workers.
+            tracing::warn!("a transaction was dropped while open; it is aborted when the producer begins the next");
+            self.producer.dropped_open.store(true, Ordering::SeqCst);
         }
     }
 }

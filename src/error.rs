@@ -166,6 +166,23 @@ pub enum ErrorKind {
         /// Records read since the consumer started.
         seen: u64,
     },
+    /// A message type has no default topic and none was given: add
+    /// `#[kafka(topic = "...")]` to the type or name a topic.
+    #[error("`{type_name}` has no default topic: add `#[kafka(topic = \"...\")]` or name a topic")]
+    NoTopic {
+        /// The message type.
+        type_name: &'static str,
+    },
+    /// A client was configured or used in a way that cannot work (a
+    /// required librdkafka property missing, a one-shot consumer run
+    /// twice): fix the code or the configuration.
+    #[error("configuration: {0}")]
+    Config(Cow<'static, str>),
+    /// A task of the crate's own (a group member, a partition task, a
+    /// blocking librdkafka call handed to a thread) panicked or was
+    /// cancelled by its runtime.
+    #[error("task failed: {0}")]
+    Task(String),
     /// Anything else, with a message saying what.
     #[error("{0}")]
     Other(Cow<'static, str>),
@@ -191,6 +208,9 @@ impl ErrorKind {
             ErrorKind::Transaction { .. } => "transaction",
             ErrorKind::Handler(_) => "handler",
             ErrorKind::DeadLetterLimit { .. } => "dead_letter_limit",
+            ErrorKind::NoTopic { .. } => "no_topic",
+            ErrorKind::Config(_) => "config",
+            ErrorKind::Task(_) => "task",
             ErrorKind::Other(_) => "other",
         }
     }

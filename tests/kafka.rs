@@ -501,3 +501,33 @@ async fn records_over_the_header_limits_are_poison() {
         "the consumer goes on after a poison pill"
     );
 }
+
+/// Mistakes a caller can act on have their own error kinds.
+#[tokio::test]
+async fn a_type_without_a_topic_and_a_missing_transactional_id_have_kinds() {
+    #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
+    struct Untargeted {
+        n: u32,
+    }
+    let producer = kafka_codec::kafka::Producer::builder("127.0.0.1:1")
+        .build()
+        .unwrap();
+    let err = producer.send(&Untargeted { n: 1 }).await.unwrap_err();
+    assert!(
+        matches!(err.kind(), kafka_codec::ErrorKind::NoTopic { type_name } if type_name.contains("Untargeted")),
+        "{err}"
+    );
+    let err = kafka_codec::kafka::ConsumerBuilder::new("127.0.0.1:1", "g")
+        .build::<Untargeted>()
+        .unwrap_err();
+    assert_eq!(err.kind().name(), "no_topic", "{err}");
+    let err = kafka_codec::kafka::TransactionalProducer::new(
+        rdkafka::ClientConfig::new().set("bootstrap.servers", "127.0.0.1:1"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err.kind(), kafka_codec::ErrorKind::Config(_)),
+        "{err}"
+    );
+}

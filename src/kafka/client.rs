@@ -226,7 +226,7 @@ pub(crate) async fn commit_final(client: &Arc<Client>, patience: Duration) -> Re
         let e = match tokio::task::spawn_blocking(move || commit(&c)).await {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) => e,
-            Err(join) => return Err(unavailable(format!("commit task failed: {join}"))),
+            Err(join) => return Err(task_failed("commit", &join)),
         };
         let code = match e.kind() {
             ErrorKind::Kafka(k) => k.rdkafka_error_code(),
@@ -318,11 +318,11 @@ pub(crate) async fn blocking<R: Send + 'static>(
 ) -> Result<R> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(Error::from),
-        Err(e) => Err(unavailable(format!("blocking call failed: {e}"))),
+        Err(join) => Err(task_failed("blocking call", &join)),
     }
 }
 
-/// `Err` for a missing value, with a kind.
-pub(crate) fn unavailable(what: impl Into<std::borrow::Cow<'static, str>>) -> Error {
-    Error::new(ErrorKind::Other(what.into()))
+/// The error for a task of ours that panicked or was cancelled.
+pub(crate) fn task_failed(what: &str, join: &tokio::task::JoinError) -> Error {
+    Error::new(ErrorKind::Task(format!("{what}: {join}")))
 }

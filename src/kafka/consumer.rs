@@ -248,13 +248,7 @@ impl ConsumerBuilder {
             self.topics.clone()
         };
         if topics.is_empty() {
-            return Err(Error::new(ErrorKind::Other(
-                format!(
-                    "no topic to subscribe to: `{}` has no default topic",
-                    T::NAME
-                )
-                .into(),
-            )));
+            return Err(Error::new(ErrorKind::NoTopic { type_name: T::NAME }));
         }
         if transactional {
             self.commit = CommitMode::Auto;

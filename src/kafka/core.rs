@@ -282,7 +282,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             }
             Some(dlq) => {
                 let dl = self.dead_letters.as_ref().ok_or_else(|| {
-                    Error::new(ErrorKind::Other("no dead-letter producer".into()))
+                    Error::new(ErrorKind::Config("no dead-letter producer".into()))
                 })?;
                 dl.send(dlq, meta, payload, failure).await?;
                 bump(&self.stats.dead_lettered);

@@ -353,7 +353,7 @@ where
     S: Future<Output = ()>,
 {
     let Some(group) = group else {
-        return Err(Error::new(ErrorKind::Other(
+        return Err(Error::new(ErrorKind::Config(
             "the consumer has no group metadata (no `group.id`?)".into(),
         )));
     };

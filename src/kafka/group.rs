@@ -103,12 +103,9 @@ impl Group {
                 }
                 Err(join) => {
                     report.handled.push(0);
-                    report.errors.push((
-                        member,
-                        Error::new(crate::ErrorKind::Other(
-                            format!("member task failed: {join}").into(),
-                        )),
-                    ));
+                    report
+                        .errors
+                        .push((member, super::client::task_failed("member task", &join)));
                 }
             }
         }

@@ -16,7 +16,7 @@ use super::consumer::Consumer;
 use super::core::{Core, Outcome};
 use super::record::Record;
 use crate::codec::KafkaCodec;
-use crate::error::{BoxError, Error, Result};
+use crate::error::{BoxError, Error, ErrorKind, Result};
 use crate::message::KafkaMessage;
 
 /// One rdkafka client, a member of its consumer group like any other,
@@ -137,9 +137,9 @@ impl<T: KafkaMessage, C: KafkaCodec<T> + 'static> Partitioned<T, C> {
         let stop = shutdown.child_token();
         let Some(mut assigned) = self.router.start(stop.clone()) else {
             return PartitionReport {
-                error: Some(client::unavailable(
-                    "a Partitioned consumer runs once; build another",
-                )),
+                error: Some(Error::new(ErrorKind::Config(
+                    "a Partitioned consumer runs once; build another".into(),
+                ))),
                 ..PartitionReport::default()
             };
         };
@@ -238,9 +238,9 @@ fn record_task(
             }
         }
         Err(join) => {
-            report.error.get_or_insert(client::unavailable(format!(
-                "partition task failed: {join}"
-            )));
+            report
+                .error
+                .get_or_insert(client::task_failed("partition task", &join));
             stop.cancel();
         }
     }
@@ -327,7 +327,7 @@ where
             biased;
             () = stop.cancelled() => return Ok(()),
             permit = shared.permits.acquire() => permit
-                .map_err(|_| client::unavailable("the run is over"))?,
+                .map_err(|_| Error::new(ErrorKind::Task("the run is over".into())))?,
         };
         let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         shared.peak.fetch_max(now, Ordering::SeqCst);

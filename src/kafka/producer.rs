@@ -370,15 +370,7 @@ impl Drop for Shared {
 
 /// The type's default topic, or an error saying it has none.
 pub(crate) fn default_topic<T: KafkaMessage>() -> Result<&'static str> {
-    T::TOPIC.ok_or_else(|| {
-        Error::new(ErrorKind::Other(
-            format!(
-                "`{}` has no default topic: add `#[kafka(topic = \"...\")]` or use `send_to`",
-                T::NAME
-            )
-            .into(),
-        ))
-    })
+    T::TOPIC.ok_or_else(|| Error::new(ErrorKind::NoTopic { type_name: T::NAME }))
 }
 
 /// A record encoded into a buffer: the payload (when there is one) up to
@@ -517,8 +509,7 @@ pub(crate) async fn delivered(future: DeliveryFuture) -> Result<Delivery> {
             offset: d.offset,
         }),
         Ok(Err((e, _))) => Err(e.into()),
-        Err(_) => Err(Error::new(ErrorKind::Other(
-            "the producer was dropped before the delivery report".into(),
-        ))),
+        // The producer went before it reported the delivery.
+        Err(_) => Err(KafkaError::Canceled.into()),
     }
 }

@@ -195,7 +195,7 @@ impl TransactionalProducer {
             .get("transactional.id")
             .is_some_and(|id| !id.is_empty())
         {
-            return Err(Error::new(ErrorKind::Other(
+            return Err(Error::new(ErrorKind::Config(
                 "a transactional producer needs `transactional.id`".into(),
             )));
         }
@@ -439,7 +439,7 @@ impl Transaction<'_> {
     {
         use rdkafka::consumer::Consumer as _;
         let Some(group) = consumer.inner().group_metadata() else {
-            return Err(Error::new(ErrorKind::Other(
+            return Err(Error::new(ErrorKind::Config(
                 "the consumer has no group metadata (no `group.id`?)".into(),
             )));
         };

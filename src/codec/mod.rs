@@ -182,7 +182,9 @@ pub fn same_media_type(a: &str, b: &str) -> bool {
 pub struct Limits {
     /// Largest payload accepted, in bytes. Default 4 MiB.
     pub max_payload: usize,
-    /// Deepest nesting of arrays and objects accepted. Default 128.
+    /// Deepest nesting of arrays and objects accepted. Default 128; the
+    /// JSON codec accepts at most 127 (serde_json's own limit), which is
+    /// also its default.
     pub max_depth: usize,
 }
 

@@ -187,3 +187,36 @@ fn msgpack_fast_path_round_trips() {
         assert_eq!(format!("{back:?}"), format!("{entity:?}"));
     }
 }
+
+#[kafka_codec::polymorphic(topic = "renamed")]
+trait Renamed: std::fmt::Debug {}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, KafkaMessage)]
+#[kafka(version = 3)]
+struct Keyed {
+    #[kafka(key)]
+    id: u32,
+}
+
+#[kafka_codec::polymorphic(name = "keyed.v3")]
+impl Renamed for Keyed {}
+
+/// `name` on a polymorphic impl changes the tag only: the record keeps the
+/// type's key and version.
+#[test]
+fn a_renamed_impl_keeps_its_key_and_version() {
+    let value: Box<dyn Renamed> = Box::new(Keyed { id: 42 });
+    assert_eq!(value.type_name(), "keyed.v3");
+    assert_eq!(value.version(), Some(3));
+    let mut key = Vec::new();
+    assert!(value.write_key(&mut key));
+    assert_eq!(key, b"42");
+    let bytes = value.to_bytes().unwrap();
+    assert!(
+        String::from_utf8_lossy(&bytes).contains("\"keyed.v3\""),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let back = <Box<dyn Renamed>>::from_bytes(&bytes).unwrap();
+    assert_eq!(format!("{back:?}"), "Keyed { id: 42 }");
+}

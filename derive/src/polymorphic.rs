@@ -270,14 +270,14 @@ fn expand_impl(mut i: ItemImpl, args: &Args) -> TokenStream {
         Some((_, path, _)) => path.clone(),
         None => unreachable!("checked in expand"),
     };
-    let (name, key, version) = match &args.name {
-        Some(name) => (quote!(#name), quote!(false), quote!(#p::Option::None)),
-        None => (
-            quote!(<#self_ty as ::kafka_codec::KafkaMessage>::NAME),
-            quote!(<#self_ty as ::kafka_codec::KafkaMessage>::write_key(self, buf)),
-            quote!(<#self_ty as ::kafka_codec::KafkaMessage>::version(self)),
-        ),
+    // `name` replaces the tag only: the key and the version are the type's
+    // own, as without it.
+    let name = match &args.name {
+        Some(name) => quote!(#name),
+        None => quote!(<#self_ty as ::kafka_codec::KafkaMessage>::NAME),
     };
+    let key = quote!(<#self_ty as ::kafka_codec::KafkaMessage>::write_key(self, buf));
+    let version = quote!(<#self_ty as ::kafka_codec::KafkaMessage>::version(self));
     i.items.push(syn::parse_quote! {
         #[doc(hidden)]
         fn __kafka_codec_key(&self, buf: &mut #p::Vec<u8>) -> bool {

@@ -28,6 +28,8 @@ pub trait Flatten: Sized {
     type Partial: Default;
     /// How many fields the struct writes, inherited ones included.
     const LEN: usize;
+    /// The wire names of those fields, inherited ones first.
+    const NAMES: &'static [&'static str];
 
     /// The field called `name` on the wire, if any.
     fn field(name: &str) -> Option<Self::Field>;
@@ -44,6 +46,27 @@ pub trait Flatten: Sized {
 
     /// Writes the fields, inherited ones first.
     fn serialize_fields<S: SerializeStruct>(&self, s: &mut S) -> Result<(), S::Error>;
+}
+
+/// Whether `names` holds `name`: the derive's compile-time check that a
+/// struct's own field does not take a name its base already writes.
+#[doc(hidden)]
+pub const fn contains(names: &[&str], name: &str) -> bool {
+    let mut i = 0;
+    while i < names.len() {
+        let (a, b) = (names[i].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Fills one slot, refusing a key seen twice.

@@ -305,6 +305,46 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
         })
         .collect();
 
+    // The wire names, inherited ones first, and for each own field a check,
+    // at compile time, that the base does not write that name already.
+    let base_names = base.map(|b| {
+        let bt = b.ty();
+        quote! {
+            let base = <#bt as #p::Flatten>::NAMES;
+            while i < base.len() {
+                all[i] = base[i];
+                i += 1;
+            }
+        }
+    });
+    // Every item that relies on the base being `Flatten` says so, at the
+    // base field's type: if it is not, the user sees that one error (rustc
+    // folds the identical ones) instead of one per use inside the items.
+    let base_bound = base.map(|b| {
+        let bound = base_bound(b);
+        quote!(where #bound)
+    });
+    let collisions: Vec<TokenStream> = match base {
+        None => Vec::new(),
+        Some(b) => {
+            let bt = b.ty();
+            own.iter()
+                .map(|f| {
+                    let w = f.wire_name.as_str();
+                    let msg = format!(
+                        "the field `{w}` of `{ident}` is also written by its base `{}`: \
+                         give it another name with `#[kafka(rename = \"...\")]`",
+                        quote!(#bt).to_string().replace(' ', "")
+                    );
+                    quote_spanned! {f.field.span()=>
+                        const _: () = if #p::contains(<#bt as #p::Flatten>::NAMES, #w) {
+                            ::core::panic!(#msg)
+                        };
+                    }
+                })
+                .collect()
+        }
+    };
     let (
         base_variant,
         base_partial,
@@ -343,14 +383,9 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
             quote!(),
         ),
     };
-    // Every item that relies on the base being `Flatten` says so, at the
-    // base field's type: if it is not, the user sees that one error (rustc
-    // folds the identical ones) instead of one per use inside the items.
-    let base_bound = base.map(|b| {
-        let bound = base_bound(b);
-        quote!(where #bound)
-    });
     let flatten = quote! {
+        #(#collisions)*
+
         #[doc(hidden)]
         pub enum __KcField #base_bound { #(#variants,)* #base_variant }
         // By hand rather than derived, so their bound on the base reads
@@ -376,6 +411,15 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
             type Field = __KcField;
             type Partial = __KcPartial;
             const LEN: usize = #n_own #base_len;
+            #[allow(unused_mut, unused_assignments)]
+            const NAMES: &'static [&'static str] = &{
+                let mut all = [""; #n_own #base_len];
+                let mut i = 0;
+                #base_names
+                #( all[i] = #wire; i += 1; )*
+                let _ = i;
+                all
+            };
 
             #[inline]
             fn field(name: &str) -> #p::Option<__KcField> {

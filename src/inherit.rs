@@ -46,6 +46,42 @@ pub trait Flatten: Sized {
 
     /// Writes the fields, inherited ones first.
     fn serialize_fields<S: SerializeStruct>(&self, s: &mut S) -> Result<(), S::Error>;
+
+    /// Hands `f` this value, then its base, then the base's base, ... until
+    /// `f` returns `true`: the views of a value as its own type and each of
+    /// its bases (`isinstance` in Python). Returns whether `f` did.
+    fn visit_views<'a>(&'a self, f: &mut dyn FnMut(&'a dyn std::any::Any) -> bool) -> bool;
+}
+
+/// Views of a polymorphic value (see [`Flatten::visit_views`]): through
+/// its bases for types that have them, else the value alone. The derive
+/// picks the first that applies (`(&&Views(value)).views(f)`).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Views<'a, T>(pub &'a T);
+
+/// For types with bases.
+#[doc(hidden)]
+pub trait ViewsFlatten<'a> {
+    fn views(&self, f: &mut dyn FnMut(&'a dyn std::any::Any) -> bool) -> bool;
+}
+
+impl<'a, T: Flatten + 'static> ViewsFlatten<'a> for &Views<'a, T> {
+    fn views(&self, f: &mut dyn FnMut(&'a dyn std::any::Any) -> bool) -> bool {
+        self.0.visit_views(f)
+    }
+}
+
+/// For any other type: the value alone.
+#[doc(hidden)]
+pub trait ViewsAny<'a> {
+    fn views(&self, f: &mut dyn FnMut(&'a dyn std::any::Any) -> bool) -> bool;
+}
+
+impl<'a, T: 'static> ViewsAny<'a> for Views<'a, T> {
+    fn views(&self, f: &mut dyn FnMut(&'a dyn std::any::Any) -> bool) -> bool {
+        f(self.0)
+    }
 }
 
 /// Whether `names` holds `name`: the derive's compile-time check that a

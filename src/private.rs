@@ -5,7 +5,9 @@ pub use ::inventory;
 pub use ::serde;
 pub use ::typetag;
 
-pub use crate::inherit::{contains, fill_slot, required, FieldSeed, Flatten};
+pub use crate::inherit::{
+    contains, fill_slot, required, FieldSeed, Flatten, Views, ViewsAny, ViewsFlatten,
+};
 pub use crate::poly::{check, decode, Downcast, Entry, Polymorphic, Registry, Upcast};
 
 pub use std::boxed::Box;

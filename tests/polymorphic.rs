@@ -220,3 +220,24 @@ fn a_renamed_impl_keeps_its_key_and_version() {
     let back = <Box<dyn Renamed>>::from_bytes(&bytes).unwrap();
     assert_eq!(format!("{back:?}"), "Keyed { id: 42 }");
 }
+
+/// A trait object hands out its concrete type and every base it extends,
+/// as Python's `isinstance` would answer.
+#[test]
+fn a_trait_object_is_viewed_as_its_type_and_each_base() {
+    let mut rng = rng();
+    let employee = loop {
+        let e = random_entity(&mut rng);
+        if e.is::<Employee>() {
+            break e;
+        }
+    };
+    let concrete = employee.downcast_ref::<Employee>().unwrap();
+    let person = employee.view::<Person>().expect("an Employee is a Person");
+    assert_eq!(person.name, concrete.name);
+    let base = employee.view::<EntityBase>().expect("and an EntityBase");
+    assert_eq!(base.id, concrete.id);
+    assert!(std::ptr::eq(employee.view::<Employee>().unwrap(), concrete));
+    assert!(employee.view::<Customer>().is_none());
+    assert!(employee.view::<String>().is_none());
+}

@@ -354,6 +354,7 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
         base_finish,
         base_ser,
         base_default,
+        base_views,
     ) = match base {
         Some(b) => {
             let bt = b.ty();
@@ -370,6 +371,7 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
                 quote!(#bm: <#bt as #p::Flatten>::finish(partial.#bm)?,),
                 quote!(<#bt as #p::Flatten>::serialize_fields(&self.#bm, s)?;),
                 quote!(#bm: ::core::default::Default::default(),),
+                quote!(|| <#bt as #p::Flatten>::visit_views(&self.#bm, f)),
             )
         }
         None => (
@@ -377,6 +379,7 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
             quote!(),
             quote!(),
             quote!(#p::Option::None),
+            quote!(),
             quote!(),
             quote!(),
             quote!(),
@@ -453,6 +456,11 @@ fn flatten_impls(c: &Container<'_>) -> TokenStream {
                 #base_ser
                 #(s.serialize_field(#wire, &self.#members)?;)*
                 #p::Result::Ok(())
+            }
+
+            #[inline]
+            fn visit_views<'a>(&'a self, f: &mut dyn FnMut(&'a dyn ::core::any::Any) -> bool) -> bool {
+                f(self) #base_views
             }
         }
     };

@@ -173,6 +173,16 @@ fn expand_trait(mut t: ItemTrait, args: &Args) -> TokenStream {
             #p::Option::None
         }
     });
+    t.items.push(syn::parse_quote! {
+        #[doc(hidden)]
+        fn __kafka_codec_views<'a>(
+            &'a self,
+            f: &mut dyn FnMut(&'a dyn ::core::any::Any) -> bool,
+        ) -> bool {
+            let _ = f;
+            false
+        }
+    });
     quote! {
         #[allow(unused_imports)]
         use ::kafka_codec::__private::typetag_scope::*;
@@ -236,6 +246,17 @@ fn expand_trait(mut t: ItemTrait, args: &Args) -> TokenStream {
         };
 
         impl dyn #ident {
+            /// The value seen as a `B`: its concrete type, or any of the
+            /// bases it extends with `#[kafka(base)]`, however deep (what
+            /// Python's `isinstance` answers). `None` if it is neither.
+            #vis fn view<B: 'static>(&self) -> #p::Option<&B> {
+                let mut found = #p::Option::None;
+                #ident::__kafka_codec_views(self, &mut |v: &dyn ::core::any::Any| {
+                    found = v.downcast_ref::<B>();
+                    found.is_some()
+                });
+                found
+            }
             /// The concrete value, if it is a `T`.
             #vis fn downcast_ref<T: #ident>(&self) -> #p::Option<&T> {
                 ::kafka_codec::Downcast::as_any(self).downcast_ref::<T>()
@@ -289,6 +310,17 @@ fn expand_impl(mut i: ItemImpl, args: &Args) -> TokenStream {
         #[doc(hidden)]
         fn __kafka_codec_version(&self) -> #p::Option<u32> {
             #version
+        }
+    });
+    i.items.push(syn::parse_quote! {
+        #[doc(hidden)]
+        fn __kafka_codec_views<'a>(
+            &'a self,
+            f: &mut dyn FnMut(&'a dyn ::core::any::Any) -> bool,
+        ) -> bool {
+            #[allow(unused_imports)]
+            use #p::{ViewsAny as _, ViewsFlatten as _};
+            (&&#p::Views(self)).views(f)
         }
     });
     quote! {

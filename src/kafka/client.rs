@@ -93,6 +93,9 @@ pub(crate) struct Revocations {
 struct RevocationLog {
     /// Revocations so far.
     epoch: u64,
+    /// Revocations that took at least one partition (rebalance errors
+    /// included).
+    taken: u64,
     /// The epoch every partition was last revoked at (a rebalance error).
     all: u64,
     /// The epoch each partition was last revoked at.
@@ -111,6 +114,11 @@ impl Revocations {
         self.log().epoch
     }
 
+    /// Revocations that took at least one partition.
+    pub(crate) fn taken(&self) -> u64 {
+        self.log().taken
+    }
+
     /// Whether `topic`/`partition` was revoked after `epoch`.
     pub(crate) fn revoked_since(&self, topic: &str, partition: i32, epoch: u64) -> bool {
         let log = self.log();
@@ -125,6 +133,9 @@ impl Revocations {
         let mut log = self.log();
         log.epoch += 1;
         let epoch = log.epoch;
+        if tpl.count() > 0 {
+            log.taken += 1;
+        }
         for e in tpl.elements() {
             log.each
                 .insert((e.topic().to_owned(), e.partition()), epoch);
@@ -134,6 +145,7 @@ impl Revocations {
     fn revoke_all(&self) {
         let mut log = self.log();
         log.epoch += 1;
+        log.taken += 1;
         log.all = log.epoch;
     }
 }

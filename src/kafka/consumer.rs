@@ -353,6 +353,14 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         &self.core.stats
     }
 
+    /// How often the group took partitions from this consumer (rebalances
+    /// that revoked at least one, and rebalance errors). Each may deliver
+    /// again, to the partition's next owner, the records handled since the
+    /// last commit the broker accepted.
+    pub fn revocations(&self) -> u64 {
+        self.core.client.context().revocations.taken()
+    }
+
     /// In [`CommitMode::Manual`], records handed out and not yet settled.
     pub fn unsettled(&self) -> usize {
         self.core.tracker.unsettled()

@@ -70,6 +70,15 @@ pub fn max_times(on_mock_cluster: bool) -> u32 {
     }
 }
 
+/// How often a record may be handled when the members' consumers saw
+/// `revocations` revocations between them: once, plus once for each time
+/// its partition was taken from a member (a commit the broker refused, or
+/// records in hand, are delivered again to the next owner). Nothing else
+/// delivers a record again.
+pub fn max_times_after(revocations: u64) -> u32 {
+    1 + u32::try_from(revocations).unwrap()
+}
+
 /// No fault.
 pub const NO_FAULT: Option<(usize, std::future::Ready<()>)> = None;
 

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, NaiveDate, Utc};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use kafka_codec::codec::{FastPath, Hints, SerdeCodec};
 #[cfg(feature = "msgpack")]
 use kafka_codec::MsgPack;
 use kafka_codec::{Error, ErrorKind, Json, KafkaCodec, KafkaMessage, Position};
@@ -335,24 +336,36 @@ where
     let mut fast_path = || <Box<dyn Entity>>::from_bytes(black_box(&bytes)).unwrap();
     // serde skips the "type" key the concrete type does not have.
     let mut concrete = || serde_json::from_slice::<T>(black_box(&bytes)).unwrap();
-    g.bench("typetag", label, bytes.len(), &mut typetag);
-    g.bench("fast_path", label, bytes.len(), &mut fast_path);
-    g.bench("concrete", label, bytes.len(), &mut concrete);
-    g.paired(
-        ("fast_path", &mut fast_path),
-        ("concrete", &mut concrete),
+    three_ways(
+        g,
         label,
-    );
-    g.paired(
-        ("typetag", &mut typetag),
-        ("concrete", &mut concrete),
-        label,
+        bytes.len(),
+        &mut typetag,
+        &mut fast_path,
+        &mut concrete,
     );
     g.paired(
         ("fast_path", &mut fast_path),
         ("typetag", &mut typetag),
         label,
     );
+}
+
+/// Times one trait-object decode three ways and pairs the first two with
+/// the concrete one.
+fn three_ways<A, B, C>(
+    g: &mut Group<'_>,
+    label: &'static str,
+    len: usize,
+    typetag: &mut impl FnMut() -> A,
+    fast_path: &mut impl FnMut() -> B,
+    concrete: &mut impl FnMut() -> C,
+) {
+    g.bench("typetag", label, len, typetag);
+    g.bench("fast_path", label, len, fast_path);
+    g.bench("concrete", label, len, concrete);
+    g.paired(("fast_path", fast_path), ("concrete", concrete), label);
+    g.paired(("typetag", typetag), ("concrete", concrete), label);
 }
 
 fn poly_decode(c: &mut Criterion) {
@@ -552,12 +565,26 @@ fn msgpack(c: &mut Criterion) {
 /// JSON behind a one-byte schema version, a common framing for topics that
 /// predate record headers. Written as any user would, with the public API only.
 #[derive(Debug, Clone, Copy)]
-struct VersionedJson {
+pub struct VersionedJson {
     version: u8,
 }
 
 impl VersionedJson {
     const CONTENT_TYPE: &'static str = "application/vnd.example.v+json";
+
+    fn body(self, bytes: &[u8]) -> Result<&[u8], Error> {
+        match bytes.split_first() {
+            Some((&v, body)) if v == self.version => Ok(body),
+            _ => Err(Error::with_payload(
+                ErrorKind::Malformed {
+                    content_type: Self::CONTENT_TYPE.into(),
+                    position: Position::Offset(0),
+                    source: format!("expected schema version {}", self.version).into(),
+                },
+                bytes,
+            )),
+        }
+    }
 }
 
 impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for VersionedJson {
@@ -571,25 +598,44 @@ impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for VersionedJson {
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<T, Error> {
-        match bytes.split_first() {
-            Some((&v, body)) if v == self.version => serde_json::from_slice(body).map_err(|e| {
-                let at = Position::LineColumn {
-                    line: e.line(),
-                    column: e.column(),
-                };
-                Error::malformed(Self::CONTENT_TYPE, at, e, bytes)
-            }),
-            _ => Err(Error::with_payload(
-                ErrorKind::Malformed {
-                    content_type: Self::CONTENT_TYPE.into(),
-                    position: Position::Offset(0),
-                    source: format!("expected schema version {}", self.version).into(),
-                },
-                bytes,
-            )),
-        }
+        self.decode_checked(bytes)
+    }
+
+    fn serde_codec(&self, _: &Hints<'_>) -> Option<FastPath<'_>> {
+        Some(FastPath::new(self))
     }
 }
+
+/// What takes the codec onto the trait-object fast path.
+impl SerdeCodec for VersionedJson {
+    fn find_tag<'a>(
+        &self,
+        bytes: &'a [u8],
+        tag_key: &'static str,
+    ) -> Result<Option<std::borrow::Cow<'a, str>>, Error> {
+        Json::new().find_tag(self.body(bytes)?, tag_key)
+    }
+
+    fn decode_checked<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, Error> {
+        serde_json::from_slice(self.body(bytes)?).map_err(|e| {
+            let at = Position::LineColumn {
+                line: e.line(),
+                column: e.column(),
+            };
+            Error::malformed(Self::CONTENT_TYPE, at, e, bytes)
+        })
+    }
+}
+
+/// The sample's types behind a trait that names the user codec, so its
+/// objects decode on the fast path with it.
+#[kafka_codec::polymorphic(codecs(VersionedJson))]
+pub trait Framed: std::fmt::Debug {}
+
+#[kafka_codec::polymorphic]
+impl Framed for Order {}
+#[kafka_codec::polymorphic]
+impl Framed for Employee {}
 
 const USER_CODEC: VersionedJson = VersionedJson { version: 3 };
 
@@ -622,6 +668,40 @@ fn user_codec_decode_one<T: KafkaMessage>(g: &mut Group<'_>, p: &Payload<T>) {
     );
 }
 
+/// A trait object through the user codec: on the fast path, through
+/// typetag, and the concrete type through the same codec.
+fn user_codec_poly_one<T>(g: &mut Group<'_>, label: &'static str, value: T)
+where
+    T: Framed + KafkaMessage + PartialEq + std::fmt::Debug,
+{
+    let boxed: Box<dyn Framed> = Box::new(value);
+    let mut framed = Vec::new();
+    USER_CODEC.encode(&boxed, &mut framed).unwrap();
+    let expected = boxed.downcast_ref::<T>().unwrap();
+    let via_typetag = KafkaCodec::<Box<dyn Framed>>::decode(&USER_CODEC, &framed).unwrap();
+    let via_fast_path = <Box<dyn Framed>>::decode_with(&USER_CODEC, &framed, &Hints::NONE).unwrap();
+    assert_eq!(via_typetag.downcast_ref::<T>(), Some(expected));
+    assert_eq!(via_fast_path.downcast_ref::<T>(), Some(expected));
+    assert_eq!(
+        &KafkaCodec::<T>::decode(&USER_CODEC, &framed).unwrap(),
+        expected
+    );
+
+    let mut typetag =
+        || KafkaCodec::<Box<dyn Framed>>::decode(&USER_CODEC, black_box(&framed)).unwrap();
+    let mut fast_path =
+        || <Box<dyn Framed>>::decode_with(&USER_CODEC, black_box(&framed), &Hints::NONE).unwrap();
+    let mut concrete = || KafkaCodec::<T>::decode(&USER_CODEC, black_box(&framed)).unwrap();
+    three_ways(
+        g,
+        label,
+        framed.len(),
+        &mut typetag,
+        &mut fast_path,
+        &mut concrete,
+    );
+}
+
 fn user_codec(c: &mut Criterion) {
     let p = payloads();
     let mut g = Group::new(c, "user_codec/encode");
@@ -633,6 +713,11 @@ fn user_codec(c: &mut Criterion) {
     user_codec_decode_one(&mut g, &p.small);
     user_codec_decode_one(&mut g, &p.medium);
     user_codec_decode_one(&mut g, &p.large);
+    g.finish();
+    let mut g = Group::new(c, "user_codec/poly_decode");
+    user_codec_poly_one(&mut g, "Employee", employee());
+    user_codec_poly_one(&mut g, "Order-1KB", p.medium.value.clone());
+    user_codec_poly_one(&mut g, "Order-10KB", p.large.value.clone());
     g.finish();
 }
 
@@ -720,6 +805,8 @@ const PAIRS: &[Pair] = &[
         "serde_json::from_slice",
         Some(0.95),
     ),
+    pair("user_codec/poly_decode", "fast_path", "concrete", Some(0.9)),
+    pair("user_codec/poly_decode", "typetag", "concrete", None),
 ];
 
 /// When this run started; estimates older than this are from earlier runs.

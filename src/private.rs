@@ -8,7 +8,9 @@ pub use ::typetag;
 pub use crate::inherit::{
     contains, fill_slot, required, FieldSeed, Flatten, Views, ViewsAny, ViewsFlatten,
 };
-pub use crate::poly::{check, decode, Downcast, Entry, Polymorphic, Registry, Upcast};
+pub use crate::poly::{
+    check, decode, BuiltinCodecs, Downcast, Entry, Polymorphic, Registry, Upcast,
+};
 
 pub use std::boxed::Box;
 pub use std::option::Option;

@@ -1,11 +1,14 @@
 //! Round trips and failure modes of every built-in codec, and of a codec
-//! defined here, outside the crate.
+//! defined here, outside the crate, which also takes trait objects on the
+//! fast path.
 
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kafka_codec::codec::{Bytes, Codecs, Hints, Utf8};
-use kafka_codec::{Error, ErrorKind, Json, KafkaCodec, Position};
+use kafka_codec::codec::{Bytes, Codecs, FastPath, Hints, SerdeCodec, Utf8};
+use kafka_codec::{Error, ErrorKind, Json, KafkaCodec, KafkaMessage, Position};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -97,9 +100,45 @@ prop_compose! {
     }
 }
 
-/// A codec written by a user: JSON behind a one-byte version prefix.
+/// A codec written by a user: JSON behind a one-byte version prefix. It
+/// counts, per thread, how often each decode path runs.
 #[derive(Debug, Clone, Copy, Default)]
-struct Versioned;
+pub struct Versioned;
+
+thread_local! {
+    /// Decodes of a concrete type by the fast path.
+    static FAST: Cell<u32> = const { Cell::new(0) };
+    /// Decodes through `KafkaCodec::decode` (for a trait object: typetag).
+    static GENERIC: Cell<u32> = const { Cell::new(0) };
+}
+
+fn bump(counter: &'static std::thread::LocalKey<Cell<u32>>) {
+    counter.with(|c| c.set(c.get() + 1));
+}
+
+/// (fast-path decodes, generic decodes) on this thread so far, reset.
+fn decodes() -> (u32, u32) {
+    (FAST.with(|c| c.replace(0)), GENERIC.with(|c| c.replace(0)))
+}
+
+impl Versioned {
+    fn body(bytes: &[u8]) -> Result<&[u8], Error> {
+        match bytes.split_first() {
+            Some((1, rest)) => Ok(rest),
+            _ => Err(Error::malformed(
+                "versioned",
+                Position::Offset(0),
+                "missing version byte",
+                bytes,
+            )),
+        }
+    }
+
+    fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+        serde_json::from_slice(Self::body(bytes)?)
+            .map_err(|e| Error::malformed("versioned", Position::Unknown, e, bytes))
+    }
+}
 
 impl<T: Serialize + serde::de::DeserializeOwned> KafkaCodec<T> for Versioned {
     fn content_type(&self) -> &str {
@@ -110,18 +149,53 @@ impl<T: Serialize + serde::de::DeserializeOwned> KafkaCodec<T> for Versioned {
         serde_json::to_writer(buf, value).map_err(|e| Error::encode("versioned", e))
     }
     fn decode(&self, bytes: &[u8]) -> Result<T, Error> {
-        match bytes.split_first() {
-            Some((1, rest)) => serde_json::from_slice(rest)
-                .map_err(|e| Error::malformed("versioned", Position::Unknown, e, bytes)),
-            _ => Err(Error::malformed(
-                "versioned",
-                Position::Offset(0),
-                "missing version byte",
-                bytes,
-            )),
-        }
+        bump(&GENERIC);
+        Self::from_json(bytes)
+    }
+    fn serde_codec(&self, _: &Hints<'_>) -> Option<FastPath<'_>> {
+        Some(FastPath::new(self))
     }
 }
+
+impl SerdeCodec for Versioned {
+    fn find_tag<'a>(
+        &self,
+        bytes: &'a [u8],
+        tag_key: &'static str,
+    ) -> Result<Option<Cow<'a, str>>, Error> {
+        Json::new().find_tag(Self::body(bytes)?, tag_key)
+    }
+    fn decode_checked<T: serde::de::DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, Error> {
+        bump(&FAST);
+        Self::from_json(bytes)
+    }
+}
+
+/// A trait whose objects `Versioned` decodes on the fast path.
+#[kafka_codec::polymorphic(codecs(Versioned))]
+pub trait Figure: std::fmt::Debug {}
+
+/// A trait that does not name `Versioned`: typetag decodes its objects.
+#[kafka_codec::polymorphic]
+pub trait Plain: std::fmt::Debug {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+pub struct Circle {
+    r: f64,
+    label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+pub struct Square {
+    side: u32,
+}
+
+#[kafka_codec::polymorphic]
+impl Figure for Circle {}
+#[kafka_codec::polymorphic]
+impl Figure for Square {}
+#[kafka_codec::polymorphic]
+impl Plain for Circle {}
 
 fn round_trip<T, C>(codec: &C, value: &T) -> T
 where
@@ -338,4 +412,86 @@ fn content_types_compare_by_essence() {
         matches!(err.kind(), ErrorKind::ContentTypeMismatch { .. }),
         "{err}"
     );
+}
+
+fn circle() -> Circle {
+    Circle {
+        r: 2.5,
+        label: "unit \"circle\"".into(),
+    }
+}
+
+fn encoded<T: Serialize + serde::de::DeserializeOwned>(value: &T) -> Vec<u8> {
+    let mut buf = Vec::new();
+    Versioned.encode(value, &mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn a_user_codec_the_trait_names_decodes_trait_objects_on_the_fast_path() {
+    let figure: Box<dyn Figure> = Box::new(circle());
+    let bytes = encoded(&figure);
+    assert_eq!(&bytes[..8], b"\x01{\"type\"");
+    decodes();
+    let back = <Box<dyn Figure>>::decode_with(&Versioned, &bytes, &Hints::NONE).unwrap();
+    assert_eq!(back.downcast_ref::<Circle>(), Some(&circle()));
+    assert_eq!(
+        decodes(),
+        (1, 0),
+        "one concrete decode, none through typetag"
+    );
+
+    // The type header agrees: still the fast path.
+    let hints = Hints::new(Some("application/vnd.example.v1+json"), Some("Circle"));
+    let back = <Box<dyn Figure>>::decode_with(&Versioned, &bytes, &hints).unwrap();
+    assert!(back.is::<Circle>());
+    assert_eq!(decodes(), (1, 0));
+
+    // Behind `Codecs`, picked by content type; and shared as a trait object.
+    let codecs = Codecs::<Box<dyn Figure>>::new(Json::new()).with(Versioned);
+    let back = <Box<dyn Figure>>::decode_with(&codecs, &bytes, &hints).unwrap();
+    assert!(back.is::<Circle>());
+    let shared: Arc<dyn KafkaCodec<Box<dyn Figure>>> = Arc::new(Versioned);
+    let back = <Box<dyn Figure>>::decode_with(&shared, &bytes, &Hints::NONE).unwrap();
+    assert!(back.is::<Circle>());
+    assert_eq!(decodes(), (2, 0));
+
+    // The tag anywhere in the object, not only first.
+    let square = b"\x01{\"side\":3,\"type\":\"Square\"}";
+    let back = <Box<dyn Figure>>::decode_with(&Versioned, square, &Hints::NONE).unwrap();
+    assert_eq!(back.downcast_ref::<Square>(), Some(&Square { side: 3 }));
+    assert_eq!(decodes(), (1, 0));
+}
+
+#[test]
+fn a_user_codec_on_the_fast_path_refuses_what_the_built_ins_refuse() {
+    let bytes = encoded(&(Box::new(circle()) as Box<dyn Figure>));
+    let hints = Hints::new(None, Some("Square"));
+    let err = <Box<dyn Figure>>::decode_with(&Versioned, &bytes, &hints).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Header { .. }), "{err}");
+    assert_eq!(err.payload(), Some(&bytes[..]));
+
+    let unknown = b"\x01{\"type\":\"Hexagon\",\"side\":1}";
+    let err = <Box<dyn Figure>>::decode_with(&Versioned, unknown, &Hints::NONE).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::UnknownType { tag, .. } if tag == "Hexagon"),
+        "{err}"
+    );
+    let untagged = b"\x01{\"side\":1}";
+    let err = <Box<dyn Figure>>::decode_with(&Versioned, untagged, &Hints::NONE).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::MissingTag { .. }), "{err}");
+    let unframed = br#"{"type":"Square","side":1}"#;
+    let err = <Box<dyn Figure>>::decode_with(&Versioned, unframed, &Hints::NONE).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Malformed { .. }), "{err}");
+    assert_eq!(decodes(), (0, 0), "nothing decoded");
+}
+
+#[test]
+fn a_user_codec_the_trait_does_not_name_decodes_through_typetag() {
+    let plain: Box<dyn Plain> = Box::new(circle());
+    let bytes = encoded(&plain);
+    decodes();
+    let back = <Box<dyn Plain>>::decode_with(&Versioned, &bytes, &Hints::NONE).unwrap();
+    assert_eq!(back.downcast_ref::<Circle>(), Some(&circle()));
+    assert_eq!(decodes(), (0, 1));
 }

@@ -3,7 +3,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
-use syn::parse::Parser;
+use syn::parse::{Parse, Parser};
 use syn::spanned::Spanned;
 use syn::{Item, ItemImpl, ItemTrait, LitStr};
 
@@ -15,6 +15,7 @@ struct Args {
     topic: Option<LitStr>,
     name: Option<LitStr>,
     codec: Option<syn::Type>,
+    codecs: Option<Vec<syn::Type>>,
 }
 
 fn parse_args(cx: &Ctxt, args: TokenStream, on_trait: bool) -> Args {
@@ -45,6 +46,15 @@ fn parse_args(cx: &Ctxt, args: TokenStream, on_trait: bool) -> Args {
             } else {
                 a.codec = Some(v);
             }
+        } else if on_trait && meta.path.is_ident("codecs") {
+            let content;
+            syn::parenthesized!(content in meta.input);
+            let types = content.parse_terminated(syn::Type::parse, syn::Token![,])?;
+            if a.codecs.is_some() {
+                cx.syn_error(dup("codecs"));
+            } else {
+                a.codecs = Some(types.into_iter().collect());
+            }
         } else if !on_trait && meta.path.is_ident("name") {
             let v: LitStr = meta.value()?.parse()?;
             if a.name.is_some() {
@@ -54,7 +64,7 @@ fn parse_args(cx: &Ctxt, args: TokenStream, on_trait: bool) -> Args {
             }
         } else {
             let expected = if on_trait {
-                "on a trait: tag, topic, codec"
+                "on a trait: tag, topic, codec, codecs"
             } else {
                 "on an impl: name"
             };
@@ -152,6 +162,13 @@ fn expand_trait(mut t: ItemTrait, args: &Args) -> TokenStream {
         .codec
         .as_ref()
         .map_or_else(|| quote!(::kafka_codec::Json), |c| quote!(#c));
+    // The fast path's codecs: those named, then the built-ins, spanned so
+    // that a codec which is not a `SerdeCodec` is reported where it is
+    // written.
+    let fast_codecs = args.codecs.iter().flatten().rev().fold(
+        quote!(#p::BuiltinCodecs),
+        |rest, codec| quote::quote_spanned!(codec.span()=> (#codec, #rest)),
+    );
     let topic = match &args.topic {
         Some(t) => quote!(#p::Option::Some(#t)),
         None => quote!(#p::Option::None),
@@ -206,6 +223,7 @@ fn expand_trait(mut t: ItemTrait, args: &Args) -> TokenStream {
             impl #p::Polymorphic for dyn #ident {
                 const TAG_KEY: &'static str = #tag;
                 const TRAIT_NAME: &'static str = #trait_name;
+                type Codecs = #fast_codecs;
                 fn tag_of(value: &Self) -> &'static str {
                     #ident::typetag_name(value)
                 }

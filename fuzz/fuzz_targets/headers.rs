@@ -4,7 +4,7 @@
 //! rdkafka message, so it is mirrored here), matched with
 //! `same_media_type`/`accepts`, and passed as hints to
 //! `<Box<dyn Entity>>::decode_with` for the built-in codecs and for a
-//! `Codecs` set (the user-codec path through typetag), and to
+//! `Codecs` set behind a codec that hides the fast path (typetag), and to
 //! `Codecs::decode_hinted` for plain types. `json_leading_tag` is fuzzed
 //! with arbitrary tag keys.
 //!
@@ -20,7 +20,7 @@
 //! quotes or escapes, equal to the first top-level value of that key.
 #![no_main]
 
-use kafka_codec::codec::{same_media_type, Builtin, Codecs, Hints, Utf8};
+use kafka_codec::codec::{same_media_type, Codecs, Hints, Utf8};
 use kafka_codec::poly::{json_leading_tag, scan_tag};
 use kafka_codec::{ErrorKind, Json, KafkaCodec, KafkaMessage, MsgPack};
 use libfuzzer_sys::fuzz_target;
@@ -117,7 +117,7 @@ fn leading_tags(key_raw: &[u8], payload: &[u8]) {
     let key = KEYS[key_raw.len() % KEYS.len()];
     if let Some(tag) = json_leading_tag(payload, key) {
         if serde_json::from_slice::<serde_json::Value>(payload).is_ok() {
-            let scanned = scan_tag(Builtin::Json(&Json::new()), payload, key);
+            let scanned = scan_tag(&mut serde_json::Deserializer::from_slice(payload), key);
             match scanned {
                 Ok(Some(s)) => assert_eq!(s, tag, "leading tag and scan disagree for key {key:?}"),
                 Ok(None) => panic!("leading tag {tag:?} for key {key:?} but the scan finds none"),
@@ -127,10 +127,30 @@ fn leading_tags(key_raw: &[u8], payload: &[u8]) {
     }
 }
 
-/// A codec without the fast path: `Codecs` of JSON and MessagePack, which
-/// decodes trait objects through typetag.
+/// `Codecs` of JSON and MessagePack behind a codec that hides the fast
+/// path: trait objects decode through typetag.
+struct Typetag(Codecs<Box<dyn Entity>>);
+
+impl KafkaCodec<Box<dyn Entity>> for Typetag {
+    fn content_type(&self) -> &str {
+        self.0.content_type()
+    }
+    fn encode(&self, value: &Box<dyn Entity>, buf: &mut Vec<u8>) -> kafka_codec::Result<()> {
+        self.0.encode(value, buf)
+    }
+    fn decode(&self, bytes: &[u8]) -> kafka_codec::Result<Box<dyn Entity>> {
+        self.0.decode(bytes)
+    }
+    fn accepts(&self, content_type: &str) -> bool {
+        self.0.accepts(content_type)
+    }
+    fn decode_hinted(&self, bytes: &[u8], hints: &Hints<'_>) -> kafka_codec::Result<Box<dyn Entity>> {
+        self.0.decode_hinted(bytes, hints)
+    }
+}
+
 fn user_codec(payload: &[u8], hints: Hints<'_>) {
-    let codecs: Codecs<Box<dyn Entity>> = Codecs::new(Json::new()).with(MsgPack::new());
+    let codecs = Typetag(Codecs::new(Json::new()).with(MsgPack::new()));
     let accepted = hints.content_type.is_none_or(|ct| codecs.accepts(ct));
     match <Box<dyn Entity>>::decode_with(&codecs, payload, &hints) {
         Err(e) => {

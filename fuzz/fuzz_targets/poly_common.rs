@@ -3,7 +3,7 @@
 //! the crate root.
 #![allow(dead_code)]
 
-use kafka_codec::codec::{Builtin, Hints};
+use kafka_codec::codec::{Hints, SerdeCodec};
 use kafka_codec::{ErrorKind, KafkaCodec, KafkaMessage, Limits, Polymorphic};
 
 use crate::common::{check_decode_err, lenient};
@@ -72,26 +72,20 @@ pub trait EntityCodec:
     + KafkaCodec<Employee>
     + KafkaCodec<Customer>
     + KafkaCodec<Order>
+    + SerdeCodec
 {
     fn limits(&self) -> Limits;
-    fn builtin(&self) -> Builtin<'_>;
 }
 
 impl EntityCodec for kafka_codec::Json {
     fn limits(&self) -> Limits {
         kafka_codec::Json::limits(self)
     }
-    fn builtin(&self) -> Builtin<'_> {
-        Builtin::Json(self)
-    }
 }
 
 impl EntityCodec for kafka_codec::MsgPack {
     fn limits(&self) -> Limits {
         kafka_codec::MsgPack::limits(self)
-    }
-    fn builtin(&self) -> Builtin<'_> {
-        Builtin::MsgPack(self)
     }
 }
 
@@ -111,10 +105,11 @@ pub fn check_poly<C: EntityCodec>(
         .content_type
         .is_none_or(|ct| KafkaCodec::<Box<dyn Entity>>::accepts(codec, ct));
     // The tag the payload itself carries anywhere at the top level (first
-    // occurrence), as the fallback scan reads it.
-    let scanned = kafka_codec::poly::scan_tag(codec.builtin(), data, "type")
+    // occurrence), as the codec finds it.
+    let scanned = SerdeCodec::find_tag(codec, data, "type")
         .ok()
-        .flatten();
+        .flatten()
+        .map(std::borrow::Cow::into_owned);
     let v = match result {
         Err(e) => {
             check_decode_err(&e, data);

@@ -3,7 +3,9 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Builtin, KafkaCodec, Limits};
+use std::borrow::Cow;
+
+use super::{FastPath, Hints, KafkaCodec, Limits, SerdeCodec};
 use crate::error::{Error, ErrorKind, Position, Result};
 
 /// serde_json refuses to nest deeper than this on its own (its counter
@@ -74,12 +76,6 @@ impl Json {
         Ok(())
     }
 
-    /// Decodes bytes whose limits were already checked.
-    #[inline]
-    pub(crate) fn decode_checked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-        serde_json::from_slice(bytes).map_err(|e| Self::error(e, bytes))
-    }
-
     /// Turns a serde_json error into the crate's error, keeping the payload.
     #[cold]
     pub(crate) fn error(e: serde_json::Error, bytes: &[u8]) -> Error {
@@ -123,11 +119,38 @@ impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for Json {
     #[inline]
     fn decode(&self, bytes: &[u8]) -> Result<T> {
         self.check_limits(bytes)?;
-        Self::decode_checked(bytes)
+        SerdeCodec::decode_checked(self, bytes)
     }
 
-    fn __builtin(&self) -> Option<Builtin<'_>> {
-        Some(Builtin::Json(self))
+    #[inline]
+    fn serde_codec(&self, _: &Hints<'_>) -> Option<FastPath<'_>> {
+        Some(FastPath::new(self))
+    }
+}
+
+impl SerdeCodec for Json {
+    #[inline]
+    fn check(&self, bytes: &[u8]) -> Result<()> {
+        self.check_limits(bytes)
+    }
+
+    /// The leading tag when the object starts with it
+    /// ([`json_leading_tag`](crate::poly::json_leading_tag)), else a scan of
+    /// the top-level object.
+    #[inline]
+    fn find_tag<'a>(&self, bytes: &'a [u8], tag_key: &'static str) -> Result<Option<Cow<'a, str>>> {
+        if let Some(tag) = crate::poly::json_leading_tag(bytes, tag_key) {
+            return Ok(Some(Cow::Borrowed(tag)));
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        crate::poly::scan_tag(&mut de, tag_key)
+            .map(|tag| tag.map(Cow::Owned))
+            .map_err(|e| Self::error(e, bytes))
+    }
+
+    #[inline]
+    fn decode_checked<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+        serde_json::from_slice(bytes).map_err(|e| Self::error(e, bytes))
     }
 }
 

@@ -54,11 +54,13 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod fast_path;
 mod json;
 #[cfg(feature = "msgpack")]
 mod msgpack;
 mod raw;
 
+pub use fast_path::{FastPath, SerdeCodec};
 pub use json::Json;
 #[cfg(feature = "msgpack")]
 pub use msgpack::MsgPack;
@@ -102,10 +104,13 @@ pub trait KafkaCodec<T>: Send + Sync {
         self.decode(bytes)
     }
 
-    /// Exposes a built-in codec to the polymorphic fast path. Not part of the
-    /// public contract.
-    #[doc(hidden)]
-    fn __builtin(&self) -> Option<Builtin<'_>> {
+    /// This codec as a [`SerdeCodec`], for a record with these hints: what
+    /// lets trait objects decode straight into their concrete types (see
+    /// [`SerdeCodec`]). The default, `None`, decodes them through typetag.
+    /// A codec that implements `SerdeCodec` returns
+    /// `Some(FastPath::new(self))`.
+    fn serde_codec(&self, hints: &Hints<'_>) -> Option<FastPath<'_>> {
+        let _ = hints;
         None
     }
 }
@@ -134,16 +139,6 @@ impl<'a> Hints<'a> {
             type_name,
         }
     }
-}
-
-/// A built-in codec, seen through [`KafkaCodec::__builtin`].
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum Builtin<'a> {
-    Json(&'a Json),
-    #[cfg(feature = "msgpack")]
-    MsgPack(&'a MsgPack),
 }
 
 /// Fails with [`ErrorKind::ContentTypeMismatch`] when the hints name a
@@ -240,8 +235,8 @@ macro_rules! forward_codec {
                 (**self).decode_hinted(bytes, hints)
             }
             #[inline]
-            fn __builtin(&self) -> Option<Builtin<'_>> {
-                (**self).__builtin()
+            fn serde_codec(&self, hints: &Hints<'_>) -> Option<FastPath<'_>> {
+                (**self).serde_codec(hints)
             }
         }
     )*};
@@ -315,6 +310,32 @@ impl<T> Codecs<T> {
             .map(|c| &**c)
     }
 
+    /// The codec that decodes a record with these hints: the one that
+    /// reads its content type, the first one if it declares none.
+    fn pick(&self, hints: &Hints<'_>) -> Option<&dyn KafkaCodec<T>> {
+        match hints.content_type {
+            None => Some(self.first()),
+            Some(ct) => self.for_content_type(ct),
+        }
+    }
+
+    #[cold]
+    fn mismatch(&self, found: &str, bytes: &[u8]) -> Error {
+        let expected = self
+            .codecs
+            .iter()
+            .map(|c| KafkaCodec::content_type(&**c))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        Error::with_payload(
+            ErrorKind::ContentTypeMismatch {
+                expected: expected.into(),
+                found: found.to_owned(),
+            },
+            bytes,
+        )
+    }
+
     fn first(&self) -> &dyn KafkaCodec<T> {
         // `new` guarantees one codec.
         &*self.codecs[0]
@@ -339,24 +360,13 @@ impl<T> KafkaCodec<T> for Codecs<T> {
     }
 
     fn decode_hinted(&self, bytes: &[u8], hints: &Hints<'_>) -> Result<T> {
-        let codec = match hints.content_type {
-            None => self.first(),
-            Some(ct) => self.for_content_type(ct).ok_or_else(|| {
-                Error::with_payload(
-                    ErrorKind::ContentTypeMismatch {
-                        expected: self
-                            .codecs
-                            .iter()
-                            .map(|c| KafkaCodec::content_type(&**c))
-                            .collect::<Vec<_>>()
-                            .join(" | ")
-                            .into(),
-                        found: ct.to_owned(),
-                    },
-                    bytes,
-                )
-            })?,
-        };
-        codec.decode_hinted(bytes, hints)
+        match self.pick(hints) {
+            Some(codec) => codec.decode_hinted(bytes, hints),
+            None => Err(self.mismatch(hints.content_type.unwrap_or_default(), bytes)),
+        }
+    }
+
+    fn serde_codec(&self, hints: &Hints<'_>) -> Option<FastPath<'_>> {
+        self.pick(hints)?.serde_codec(hints)
     }
 }

@@ -5,7 +5,9 @@ use std::io::Cursor;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize as _, Serialize};
 
-use super::{Builtin, KafkaCodec, Limits};
+use std::borrow::Cow;
+
+use super::{FastPath, Hints, KafkaCodec, Limits, SerdeCodec};
 use crate::error::{Error, ErrorKind, Position, Result};
 
 /// The deepest nesting `max_depth` allows.
@@ -69,15 +71,7 @@ impl MsgPack {
     /// strings from the slice rather than copying them.
     pub(crate) fn decode_value<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
         self.check_limits(bytes)?;
-        self.decode_checked(bytes)
-    }
-
-    /// Decodes bytes whose limits were already checked.
-    pub(crate) fn decode_checked<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
-        let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-        // rmp-serde refuses at its limit, not past it; ours was checked above.
-        de.set_max_depth(self.limits.max_depth + 1);
-        T::deserialize(&mut de).map_err(|e| self.error_at(e, bytes))
+        SerdeCodec::decode_checked(self, bytes)
     }
 
     /// Checks size, depth and that the payload is exactly one value.
@@ -143,8 +137,37 @@ impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for MsgPack {
         self.decode_value(bytes)
     }
 
-    fn __builtin(&self) -> Option<Builtin<'_>> {
-        Some(Builtin::MsgPack(self))
+    #[inline]
+    fn serde_codec(&self, _: &Hints<'_>) -> Option<FastPath<'_>> {
+        Some(FastPath::new(self))
+    }
+}
+
+impl SerdeCodec for MsgPack {
+    #[inline]
+    fn check(&self, bytes: &[u8]) -> Result<()> {
+        self.check_limits(bytes)
+    }
+
+    /// The leading tag when the map starts with it, else a scan of the
+    /// top-level map.
+    #[inline]
+    fn find_tag<'a>(&self, bytes: &'a [u8], tag_key: &'static str) -> Result<Option<Cow<'a, str>>> {
+        if let Some(tag) = crate::poly::msgpack_leading_tag(bytes, tag_key) {
+            return Ok(Some(Cow::Borrowed(tag)));
+        }
+        let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+        crate::poly::scan_tag(&mut de, tag_key)
+            .map(|tag| tag.map(Cow::Owned))
+            .map_err(|e| Error::malformed(Self::CONTENT_TYPE, Position::Unknown, e, bytes))
+    }
+
+    #[inline]
+    fn decode_checked<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+        let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+        // rmp-serde refuses at its limit, not past it; `check` enforced ours.
+        de.set_max_depth(self.limits.max_depth + 1);
+        T::deserialize(&mut de).map_err(|e| self.error_at(e, bytes))
     }
 }
 

@@ -4,16 +4,12 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::codec::{Builtin, Json};
-use crate::error::Result;
-#[cfg(feature = "msgpack")]
-use crate::error::{Error, Position};
-
 /// The tag of a JSON object whose first key is `tag_key`, read without
 /// parsing the rest: `{"type":"Employee",...}` gives `Employee`.
 ///
 /// Returns `None` when the object does not start with the tag or the tag
-/// holds escapes; callers then fall back to [`scan_tag`].
+/// holds escapes; callers then fall back to [`scan_tag`]. Public for codecs whose body
+/// is JSON behind a frame of their own (see [`SerdeCodec`](crate::codec::SerdeCodec)).
 pub fn json_leading_tag<'a>(bytes: &'a [u8], tag_key: &str) -> Option<&'a str> {
     let mut rest = skip_ws(bytes).strip_prefix(b"{")?;
     rest = skip_ws(rest).strip_prefix(b"\"")?;
@@ -70,34 +66,16 @@ fn msgpack_str(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((rest.get(..len)?, rest.get(len..)?))
 }
 
-/// Reads the whole payload of a built-in codec, looking only for the value
-/// of `tag_key` in the top-level map. Slower than the leading-tag check, but
-/// finds the tag wherever it is.
-#[doc(hidden)]
-pub fn scan_tag(
-    builtin: Builtin<'_>,
-    bytes: &[u8],
+/// The string value of `tag_key` in the top-level map read by `de`,
+/// wherever it is: the thorough half of
+/// [`SerdeCodec::find_tag`](crate::codec::SerdeCodec::find_tag), for any
+/// serde deserializer. Reads the whole value, skipping everything else
+/// without building it.
+pub fn scan_tag<'de, D: Deserializer<'de>>(
+    de: D,
     tag_key: &'static str,
-) -> Result<Option<String>> {
-    let seed = TagSeed { tag_key };
-    match builtin {
-        Builtin::Json(_) => {
-            let mut de = serde_json::Deserializer::from_slice(bytes);
-            seed.deserialize(&mut de).map_err(|e| Json::error(e, bytes))
-        }
-        #[cfg(feature = "msgpack")]
-        Builtin::MsgPack(_) => {
-            let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-            seed.deserialize(&mut de).map_err(|e| {
-                Error::malformed(
-                    crate::codec::MsgPack::CONTENT_TYPE,
-                    Position::Unknown,
-                    e,
-                    bytes,
-                )
-            })
-        }
-    }
+) -> std::result::Result<Option<String>, D::Error> {
+    TagSeed { tag_key }.deserialize(de)
 }
 
 struct TagSeed {

@@ -32,3 +32,9 @@ pub use kafka_codec_derive::KafkaMessage;
 /// (on an `impl Trait for Type` block). See [`poly`].
 #[cfg(feature = "derive")]
 pub use kafka_codec_derive::polymorphic;
+
+/// README.md's Rust code blocks, compiled and run as doctests (it needs the
+/// default features `derive` and `kafka`).
+#[cfg(all(doctest, feature = "derive", feature = "kafka"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

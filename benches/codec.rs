@@ -7,9 +7,9 @@
 //! cargo bench --bench codec --all-features
 //! ```
 //!
-//! Payloads come from the sample hierarchy of `tests/support/sample.rs`, with
-//! a fixed seed, at about 100 B, 1 KB and 10 KB; their exact sizes are
-//! printed first.
+//! Payloads come from the sample hierarchy of the `kafka-codec-sample` crate
+//! (`sample/`), with a fixed seed, at about 100 B, 1 KB and 10 KB; their
+//! exact sizes are printed first.
 //!
 //! At the end the run prints a table of ratios, framework throughput over
 //! baseline throughput (= baseline time / framework time), two ways:
@@ -25,8 +25,7 @@
 //! The same table is written as `ratios.csv` into the criterion home.
 //! `BENCHMARKS.md` holds the results of a run and what they mean.
 
-#[path = "../tests/support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;

@@ -55,8 +55,7 @@
 
 #[path = "../tests/support/kafka.rs"]
 mod kafka;
-#[path = "../tests/support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use std::fmt::Write as _;
 use std::future::Future;

@@ -10,8 +10,7 @@
 //! KAFKA_BROKERS=127.0.0.1:9092 cargo run --example exactly_once
 //! ```
 
-#[path = "../tests/support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -9,8 +9,7 @@
 //! KAFKA_BROKERS=127.0.0.1:9092 cargo run --example quickstart
 //! ```
 
-#[path = "../tests/support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,12 +1,11 @@
-//! Port of the sample's class file: the hierarchy (in
-//! `tests/support/sample.rs`) and what its instances look like on the wire.
+//! Port of the sample's class file: the hierarchy (in the `kafka-codec-sample`
+//! crate, `sample/src/lib.rs`) and what its instances look like on the wire.
 //!
 //! ```sh
 //! cargo run --example sample_class
 //! ```
 
-#[path = "../tests/support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use kafka_codec::KafkaMessage;
 use sample::{customer, employee, order, person, Entity};

@@ -6,8 +6,7 @@
 //! KAFKA_BROKERS=127.0.0.1:19092 cargo run --example sample_consumer -- 3
 //! ```
 
-#[path = "../tests/support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use kafka_codec::kafka::{embedded, shutdown_on_ctrl_c, CommitMode, ConsumerBuilder, Group};
 use sample::{Customer, Employee, Entity, Order};

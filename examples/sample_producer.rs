@@ -8,8 +8,7 @@
 //! Without `KAFKA_BROKERS` it sends to an embedded mock cluster, which ends
 //! with the program.
 
-#[path = "../tests/support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use kafka_codec::kafka::{embedded, Producer};
 use kafka_codec::KafkaMessage as _;

@@ -6,8 +6,7 @@
 
 #[path = "support/kafka.rs"]
 mod kafka;
-#[path = "support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use kafka::{committed_offsets, parse, read_dead_letters, Numbered};
 

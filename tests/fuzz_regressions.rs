@@ -2,8 +2,7 @@
 //! raw inputs are in `tests/fixtures/fuzz/`; where a target frames its input
 //! (hint selectors and such), the test builds the same case directly.
 
-#[path = "support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use kafka_codec::codec::Codecs;
 #[cfg(feature = "msgpack")]

@@ -2,8 +2,7 @@
 //! objects round-trip through every built-in codec, by the fast path and by
 //! typetag's, and no input at all makes decoding panic.
 
-#[path = "support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use std::collections::BTreeMap;
 

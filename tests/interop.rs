@@ -6,8 +6,7 @@
 //! it, and a skipped interop test would hide exactly the breakage it exists
 //! to catch.
 
-#[path = "support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use std::io::Write as _;
 use std::path::PathBuf;

@@ -4,8 +4,7 @@
 
 #[path = "support/kafka.rs"]
 mod kafka;
-#[path = "support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,6 @@
 //! Trait objects and hierarchies: wire shape, fast path, failures.
 
-#[path = "support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use kafka_codec::{ErrorKind, Hints, Json, KafkaCodec, KafkaMessage};
 use rand::SeedableRng;

@@ -27,8 +27,7 @@ use libfuzzer_sys::fuzz_target;
 
 mod common;
 mod poly_common;
-#[path = "../../tests/support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use common::{check_decode_err, lenient};
 use poly_common::check_poly;
@@ -144,7 +143,11 @@ impl KafkaCodec<Box<dyn Entity>> for Typetag {
     fn accepts(&self, content_type: &str) -> bool {
         self.0.accepts(content_type)
     }
-    fn decode_hinted(&self, bytes: &[u8], hints: &Hints<'_>) -> kafka_codec::Result<Box<dyn Entity>> {
+    fn decode_hinted(
+        &self,
+        bytes: &[u8],
+        hints: &Hints<'_>,
+    ) -> kafka_codec::Result<Box<dyn Entity>> {
         self.0.decode_hinted(bytes, hints)
     }
 }

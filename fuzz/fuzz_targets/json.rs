@@ -17,8 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 mod common;
-#[path = "../../tests/support/sample.rs"]
-mod sample;
+use kafka_codec_sample as sample;
 
 use common::*;
 

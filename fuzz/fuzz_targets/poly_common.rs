@@ -1,13 +1,13 @@
 //! The checks of the polymorphic targets: `<Box<dyn Entity>>::decode_with`
-//! with hints, against any codec. Needs `mod common;` and `mod sample;` in
-//! the crate root.
+//! with hints, against any codec, on the sample hierarchy of the
+//! `kafka-codec-sample` crate. Needs `mod common;` in the crate root.
 #![allow(dead_code)]
 
 use kafka_codec::codec::{Hints, SerdeCodec};
 use kafka_codec::{ErrorKind, KafkaCodec, KafkaMessage, Limits, Polymorphic};
+use kafka_codec_sample::{Customer, Employee, Entity, Order, Person};
 
 use crate::common::{check_decode_err, lenient};
-use crate::sample::{Customer, Employee, Entity, Order, Person};
 
 /// Type headers to try: every registered tag, and bogus ones.
 pub const TYPE_HINTS: [Option<&str>; 8] = [

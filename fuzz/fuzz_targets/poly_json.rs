@@ -18,8 +18,6 @@ use libfuzzer_sys::fuzz_target;
 
 mod common;
 mod poly_common;
-#[path = "../../tests/support/sample.rs"]
-mod sample;
 
 use common::json_bracket_depth;
 use poly_common::*;

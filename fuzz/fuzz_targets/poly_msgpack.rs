@@ -14,8 +14,6 @@ use libfuzzer_sys::fuzz_target;
 
 mod common;
 mod poly_common;
-#[path = "../../tests/support/sample.rs"]
-mod sample;
 
 use poly_common::*;
 

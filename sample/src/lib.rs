@@ -1,8 +1,8 @@
 //! The sample hierarchy of the Python original, in Rust: a base `Entity`
 //! with `id` and `created_at`; `Person(Entity)`; `Employee(Person)` and
-//! `Customer(Person)`; `Order(Entity)` with line items. Shared by the tests,
-//! the examples and the benches (`#[path]`-included).
-#![allow(dead_code, unreachable_pub, clippy::struct_field_names)]
+//! `Customer(Person)`; `Order(Entity)` with line items, and random
+//! generators for each. Shared by the tests, the examples, the benches and
+//! the fuzz targets of `kafka-codec` (this crate is not published).
 
 use std::collections::BTreeSet;
 

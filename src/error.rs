@@ -350,7 +350,7 @@ impl Error {
             #[cfg(feature = "kafka")]
             ErrorKind::Kafka(e) => e
                 .rdkafka_error_code()
-                .is_some_and(crate::kafka::client::retriable),
+                .is_some_and(crate::kafka::codes::retriable),
             #[cfg(feature = "kafka")]
             ErrorKind::Transaction { action, .. } => {
                 *action == crate::kafka::TransactionAction::Retry

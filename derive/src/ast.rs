@@ -51,7 +51,7 @@ pub(crate) struct Field<'a> {
     pub(crate) serde_error: Option<syn::Error>,
 }
 
-fn set_once<T>(cx: &Ctxt, slot: &mut Option<T>, value: T, what: &str, span: Span) {
+pub(crate) fn set_once<T>(cx: &Ctxt, slot: &mut Option<T>, value: T, what: &str, span: Span) {
     if slot.is_some() {
         cx.syn_error(syn::Error::new(
             span,
@@ -78,70 +78,79 @@ impl<'a> Container<'a> {
         for attr in &input.attrs {
             if attr.path().is_ident("serde") {
                 c.serde_container = Some(attr);
-                continue;
-            }
-            if !attr.path().is_ident("kafka") {
-                continue;
-            }
-            let result = attr.parse_nested_meta(|meta| {
-                let span = meta.path.span();
-                if meta.path.is_ident("topic") {
-                    let v: LitStr = meta.value()?.parse()?;
-                    set_once(cx, &mut c.topic, v, "topic", span);
-                } else if meta.path.is_ident("key") {
-                    let v: LitStr = meta.value()?.parse()?;
-                    set_once(cx, &mut c.key, v, "key", span);
-                } else if meta.path.is_ident("name") {
-                    let v: LitStr = meta.value()?.parse()?;
-                    set_once(cx, &mut c.name, v, "name", span);
-                } else if meta.path.is_ident("codec") {
-                    let v: syn::Type = meta.value()?.parse()?;
-                    set_once(cx, &mut c.codec, v, "codec", span);
-                } else if meta.path.is_ident("version") {
-                    match meta.value()?.parse::<syn::Expr>()? {
-                        syn::Expr::Lit(syn::ExprLit {
-                            lit: syn::Lit::Int(v),
-                            ..
-                        }) => set_once(cx, &mut c.version, v, "version", span),
-                        other => cx.error_spanned_by(
-                            other,
-                            "`version` must be a u32 literal, such as `version = 2`",
-                        ),
-                    }
-                } else {
-                    let name = meta.path.to_token_stream_string();
-                    cx.error_spanned_by(
-                        &meta.path,
-                        format!("unknown attribute `{name}`; expected one of: {CONTAINER_KEYS}"),
-                    );
-                    skip_value(&meta)?;
-                }
-                Ok(())
-            });
-            if let Err(e) = result {
-                cx.syn_error(e);
+            } else if attr.path().is_ident("kafka") {
+                c.parse_kafka_attr(cx, attr);
             }
         }
+        c.parse_data(cx);
+        c
+    }
+
+    /// One `#[kafka(...)]` on the type.
+    fn parse_kafka_attr(&mut self, cx: &Ctxt, attr: &syn::Attribute) {
+        let result = attr.parse_nested_meta(|meta| {
+            let span = meta.path.span();
+            if meta.path.is_ident("topic") {
+                let v: LitStr = meta.value()?.parse()?;
+                set_once(cx, &mut self.topic, v, "topic", span);
+            } else if meta.path.is_ident("key") {
+                let v: LitStr = meta.value()?.parse()?;
+                set_once(cx, &mut self.key, v, "key", span);
+            } else if meta.path.is_ident("name") {
+                let v: LitStr = meta.value()?.parse()?;
+                set_once(cx, &mut self.name, v, "name", span);
+            } else if meta.path.is_ident("codec") {
+                let v: syn::Type = meta.value()?.parse()?;
+                set_once(cx, &mut self.codec, v, "codec", span);
+            } else if meta.path.is_ident("version") {
+                match meta.value()?.parse::<syn::Expr>()? {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Int(v),
+                        ..
+                    }) => set_once(cx, &mut self.version, v, "version", span),
+                    other => cx.error_spanned_by(
+                        other,
+                        "`version` must be a u32 literal, such as `version = 2`",
+                    ),
+                }
+            } else {
+                let name = meta.path.to_token_stream_string();
+                cx.error_spanned_by(
+                    &meta.path,
+                    format!("unknown attribute `{name}`; expected one of: {CONTAINER_KEYS}"),
+                );
+                skip_value(&meta)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            cx.syn_error(e);
+        }
+    }
+
+    /// The fields (of a struct), and what cannot carry attributes.
+    fn parse_data(&mut self, cx: &Ctxt) {
+        let input = self.input;
         match &input.data {
             Data::Struct(s) => {
-                c.style = match &s.fields {
+                self.style = match &s.fields {
                     Fields::Named(_) => Style::Named,
                     Fields::Unnamed(_) => Style::Tuple,
                     Fields::Unit => Style::Unit,
                 };
                 for (i, field) in s.fields.iter().enumerate() {
-                    c.fields.push(Field::parse(cx, field, i));
+                    self.fields.push(Field::parse(cx, field, i));
                 }
             }
             Data::Enum(e) => {
-                c.style = Style::Enum;
+                self.style = Style::Enum;
                 for variant in &e.variants {
                     for field in &variant.fields {
                         for attr in field.attrs.iter().filter(|a| a.path().is_ident("kafka")) {
                             cx.error_spanned_by(
                                 attr,
                                 "`#[kafka(...)]` on enum variant fields is not supported; \
-                                 an enum has no single key or base field",
+                             an enum has no single key or base field",
                             );
                         }
                     }
@@ -152,7 +161,6 @@ impl<'a> Container<'a> {
                 "`KafkaMessage` cannot be derived for unions; use a struct or an enum",
             ),
         }
-        c
     }
 
     pub(crate) fn base(&self) -> Option<&Field<'a>> {

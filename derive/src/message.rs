@@ -1,12 +1,13 @@
 //! `#[derive(KafkaMessage)]`: parse, validate, expand.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::DeriveInput;
 
-use crate::ast::{is_option, Container, Field, Style};
+use crate::ast::{Container, Field, Style};
 use crate::ctxt::Ctxt;
+use crate::flatten::{base_bound, flatten_impls};
 
 pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::default();
@@ -22,7 +23,15 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
     }
 }
 
+/// Reports every mistake in the attributes, each at its span.
 fn validate(cx: &Ctxt, c: &Container<'_>) {
+    validate_type_attrs(cx, c);
+    validate_key(cx, c);
+    validate_base(cx, c);
+}
+
+/// `topic`, `name` and `version` on the type.
+fn validate_type_attrs(cx: &Ctxt, c: &Container<'_>) {
     if let Some(topic) = &c.topic {
         if let Err(why) = check_topic(&topic.value()) {
             cx.error_spanned_by(topic, format!("invalid topic name: {why}"));
@@ -38,6 +47,10 @@ fn validate(cx: &Ctxt, c: &Container<'_>) {
             cx.error_spanned_by(version, format!("`version` must be a u32 literal: {e}"));
         }
     }
+}
+
+/// One key at most: a `#[kafka(key)]` field or `key = "field"` on the type.
+fn validate_key(cx: &Ctxt, c: &Container<'_>) {
     let key_fields: Vec<&Field<'_>> = c.fields.iter().filter(|f| f.key.is_some()).collect();
     if let Some(extra) = key_fields.get(1) {
         cx.error_spanned_by(
@@ -64,6 +77,11 @@ fn validate(cx: &Ctxt, c: &Container<'_>) {
             );
         }
     }
+}
+
+/// One base at most, on a plain named struct, with only the serde
+/// attributes the derive understands, and no field written twice.
+fn validate_base(cx: &Ctxt, c: &Container<'_>) {
     let bases: Vec<&Field<'_>> = c.fields.iter().filter(|f| f.base.is_some()).collect();
     if let Some(extra) = bases.get(1) {
         cx.error_spanned_by(
@@ -195,13 +213,6 @@ fn stub(c: &Container<'_>) -> TokenStream {
     }
 }
 
-/// `Base: Flatten`, spanned at the base field's type, where the error
-/// belongs when it does not hold.
-fn base_bound(base: &Field<'_>) -> TokenStream {
-    let bt = base.ty();
-    quote_spanned!(bt.span()=> #bt: ::kafka_codec::__private::Flatten)
-}
-
 /// The where clause of the `KafkaMessage` impl. Generic types need the
 /// supertraits stated, as serde's derive bounds them on the type parameters.
 fn message_where_clause(c: &Container<'_>) -> TokenStream {
@@ -267,267 +278,5 @@ fn expand_valid(c: &Container<'_>) -> TokenStream {
             }
             #flatten
         };
-    }
-}
-
-/// `Flatten` for plain named structs (so they can be a base), and for
-/// structs with a base also `Serialize`, `Deserialize`, `Deref` and friends.
-fn flatten_impls(c: &Container<'_>) -> TokenStream {
-    let base = c.base();
-    let plain = c.style == Style::Named
-        && c.input.generics.params.is_empty()
-        && c.serde_container.is_none()
-        && c.fields.iter().all(|f| f.serde_unsupported.is_none());
-    if !plain {
-        return TokenStream::new();
-    }
-    let ident = &c.input.ident;
-    let p = quote!(::kafka_codec::__private);
-    let own: Vec<&Field<'_>> = c.fields.iter().filter(|f| f.base.is_none()).collect();
-    let variants: Vec<_> = (0..own.len()).map(|i| format_ident!("F{}", i)).collect();
-    let members: Vec<_> = own.iter().map(|f| &f.member).collect();
-    let tys: Vec<_> = own.iter().map(|f| f.ty()).collect();
-    let wire: Vec<_> = own.iter().map(|f| f.wire_name.as_str()).collect();
-    let aliases: Vec<_> = own.iter().map(|f| &f.aliases).collect();
-    let n_own = own.len();
-    let finish: Vec<TokenStream> = own
-        .iter()
-        .zip(&wire)
-        .map(|(f, w)| {
-            let m = &f.member;
-            if f.default {
-                quote!(partial.#m.unwrap_or_default())
-            } else if is_option(f.ty()) {
-                quote!(partial.#m.unwrap_or(#p::Option::None))
-            } else {
-                quote!(#p::required(partial.#m, #w)?)
-            }
-        })
-        .collect();
-
-    // The wire names, inherited ones first, and for each own field a check,
-    // at compile time, that the base does not write that name already.
-    let base_names = base.map(|b| {
-        let bt = b.ty();
-        quote! {
-            let base = <#bt as #p::Flatten>::NAMES;
-            while i < base.len() {
-                all[i] = base[i];
-                i += 1;
-            }
-        }
-    });
-    // Every item that relies on the base being `Flatten` says so, at the
-    // base field's type: if it is not, the user sees that one error (rustc
-    // folds the identical ones) instead of one per use inside the items.
-    let base_bound = base.map(|b| {
-        let bound = base_bound(b);
-        quote!(where #bound)
-    });
-    let collisions: Vec<TokenStream> = match base {
-        None => Vec::new(),
-        Some(b) => {
-            let bt = b.ty();
-            own.iter()
-                .map(|f| {
-                    let w = f.wire_name.as_str();
-                    let msg = format!(
-                        "the field `{w}` of `{ident}` is also written by its base `{}`: \
-                         give it another name with `#[kafka(rename = \"...\")]`",
-                        quote!(#bt).to_string().replace(' ', "")
-                    );
-                    quote_spanned! {f.field.span()=>
-                        const _: () = if #p::contains(<#bt as #p::Flatten>::NAMES, #w) {
-                            ::core::panic!(#msg)
-                        };
-                    }
-                })
-                .collect()
-        }
-    };
-    let (
-        base_variant,
-        base_partial,
-        base_len,
-        base_match,
-        base_fill,
-        base_finish,
-        base_ser,
-        base_default,
-        base_views,
-    ) = match base {
-        Some(b) => {
-            let bt = b.ty();
-            let bm = &b.member;
-            (
-                quote!(Base(<#bt as #p::Flatten>::Field),),
-                quote!(#bm: <#bt as #p::Flatten>::Partial,),
-                quote!(+ <#bt as #p::Flatten>::LEN),
-                quote!(match <#bt as #p::Flatten>::field(name) {
-                    #p::Option::Some(f) => #p::Option::Some(__KcField::Base(f)),
-                    #p::Option::None => #p::Option::None,
-                }),
-                quote!(__KcField::Base(f) => <#bt as #p::Flatten>::fill(&mut partial.#bm, f, map),),
-                quote!(#bm: <#bt as #p::Flatten>::finish(partial.#bm)?,),
-                quote!(<#bt as #p::Flatten>::serialize_fields(&self.#bm, s)?;),
-                quote!(#bm: ::core::default::Default::default(),),
-                quote!(|| <#bt as #p::Flatten>::visit_views(&self.#bm, f)),
-            )
-        }
-        None => (
-            quote!(),
-            quote!(),
-            quote!(),
-            quote!(#p::Option::None),
-            quote!(),
-            quote!(),
-            quote!(),
-            quote!(),
-            quote!(),
-        ),
-    };
-    let flatten = quote! {
-        #(#collisions)*
-
-        #[doc(hidden)]
-        pub enum __KcField #base_bound { #(#variants,)* #base_variant }
-        // By hand rather than derived, so their bound on the base reads
-        // exactly as the others do and rustc reports it once.
-        #[allow(clippy::expl_impl_clone_on_copy)]
-        impl ::core::clone::Clone for __KcField #base_bound {
-            #[inline]
-            fn clone(&self) -> Self { *self }
-        }
-        impl ::core::marker::Copy for __KcField #base_bound {}
-
-        #[doc(hidden)]
-        pub struct __KcPartial #base_bound { #(#members: #p::Option<#tys>,)* #base_partial }
-        impl ::core::default::Default for __KcPartial #base_bound {
-            #[inline]
-            fn default() -> Self {
-                __KcPartial { #(#members: #p::Option::None,)* #base_default }
-            }
-        }
-
-        #[automatically_derived]
-        impl #p::Flatten for #ident #base_bound {
-            type Field = __KcField;
-            type Partial = __KcPartial;
-            const LEN: usize = #n_own #base_len;
-            #[allow(unused_mut, unused_assignments)]
-            const NAMES: &'static [&'static str] = &{
-                let mut all = [""; #n_own #base_len];
-                let mut i = 0;
-                #base_names
-                #( all[i] = #wire; i += 1; )*
-                let _ = i;
-                all
-            };
-
-            #[inline]
-            fn field(name: &str) -> #p::Option<__KcField> {
-                match name {
-                    #(#wire #(| #aliases)* => #p::Option::Some(__KcField::#variants),)*
-                    _ => #base_match,
-                }
-            }
-
-            #[inline]
-            fn fill<'de, A: #p::serde::de::MapAccess<'de>>(
-                partial: &mut __KcPartial,
-                field: __KcField,
-                map: &mut A,
-            ) -> #p::Result<(), A::Error> {
-                match field {
-                    #(__KcField::#variants => #p::fill_slot(&mut partial.#members, #wire, map),)*
-                    #base_fill
-                }
-            }
-
-            #[inline]
-            fn finish<E: #p::serde::de::Error>(partial: __KcPartial) -> #p::Result<Self, E> {
-                #p::Result::Ok(#ident { #base_finish #(#members: #finish,)* })
-            }
-
-            #[inline]
-            fn serialize_fields<S: #p::serde::ser::SerializeStruct>(&self, s: &mut S)
-                -> #p::Result<(), S::Error>
-            {
-                #base_ser
-                #(s.serialize_field(#wire, &self.#members)?;)*
-                #p::Result::Ok(())
-            }
-
-            #[inline]
-            fn visit_views<'a>(&'a self, f: &mut dyn FnMut(&'a dyn ::core::any::Any) -> bool) -> bool {
-                f(self) #base_views
-            }
-        }
-    };
-    let Some(b) = base else {
-        return flatten;
-    };
-    let bt = b.ty();
-    let bm = &b.member;
-    let name = ident.to_string();
-    quote! {
-        #flatten
-
-        #[automatically_derived]
-        impl #p::serde::Serialize for #ident #base_bound {
-            fn serialize<S: #p::serde::Serializer>(&self, serializer: S) -> #p::Result<S::Ok, S::Error> {
-                use #p::serde::ser::SerializeStruct as _;
-                let mut s = serializer.serialize_struct(#name, <Self as #p::Flatten>::LEN)?;
-                <Self as #p::Flatten>::serialize_fields(self, &mut s)?;
-                s.end()
-            }
-        }
-
-        #[automatically_derived]
-        impl<'de> #p::serde::Deserialize<'de> for #ident #base_bound {
-            fn deserialize<D: #p::serde::Deserializer<'de>>(deserializer: D) -> #p::Result<Self, D::Error> {
-                struct __KcVisitor;
-                impl<'de> #p::serde::de::Visitor<'de> for __KcVisitor #base_bound {
-                    type Value = #ident;
-                    fn expecting(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                        f.write_str(concat!("struct ", #name))
-                    }
-                    #[inline]
-                    fn visit_map<A: #p::serde::de::MapAccess<'de>>(self, mut map: A) -> #p::Result<#ident, A::Error> {
-                        let mut partial = <__KcPartial as ::core::default::Default>::default();
-                        while let #p::Option::Some(key) = map.next_key_seed(#p::FieldSeed::<#ident>::new())? {
-                            match key {
-                                #p::Option::Some(field) => <#ident as #p::Flatten>::fill(&mut partial, field, &mut map)?,
-                                #p::Option::None => { map.next_value::<#p::serde::de::IgnoredAny>()?; }
-                            }
-                        }
-                        <#ident as #p::Flatten>::finish(partial)
-                    }
-                }
-                deserializer.deserialize_map(__KcVisitor)
-            }
-        }
-
-        #[automatically_derived]
-        impl ::core::ops::Deref for #ident {
-            type Target = #bt;
-            #[inline]
-            fn deref(&self) -> &#bt { &self.#bm }
-        }
-        #[automatically_derived]
-        impl ::core::ops::DerefMut for #ident {
-            #[inline]
-            fn deref_mut(&mut self) -> &mut #bt { &mut self.#bm }
-        }
-        #[automatically_derived]
-        impl ::core::convert::AsRef<#bt> for #ident {
-            #[inline]
-            fn as_ref(&self) -> &#bt { &self.#bm }
-        }
-        #[automatically_derived]
-        impl ::core::convert::From<#ident> for #bt {
-            #[inline]
-            fn from(value: #ident) -> #bt { value.#bm }
-        }
     }
 }

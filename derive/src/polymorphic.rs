@@ -7,6 +7,7 @@ use syn::parse::{Parse, Parser};
 use syn::spanned::Spanned;
 use syn::{Item, ItemImpl, ItemTrait, LitStr};
 
+use crate::ast::set_once;
 use crate::ctxt::Ctxt;
 
 #[derive(Default)]
@@ -24,44 +25,25 @@ fn parse_args(cx: &Ctxt, args: TokenStream, on_trait: bool) -> Args {
     // the item still expands with the arguments that were right.
     let parser = syn::meta::parser(|meta| {
         let span = meta.path.span();
-        let dup = |what: &str| syn::Error::new(span, format!("`{what}` is given twice; keep one"));
         if on_trait && meta.path.is_ident("tag") {
-            let v: LitStr = meta.value()?.parse()?;
-            if a.tag.is_some() {
-                cx.syn_error(dup("tag"));
-            } else {
-                a.tag = Some(v);
-            }
+            set_once(cx, &mut a.tag, meta.value()?.parse()?, "tag", span);
         } else if on_trait && meta.path.is_ident("topic") {
-            let v: LitStr = meta.value()?.parse()?;
-            if a.topic.is_some() {
-                cx.syn_error(dup("topic"));
-            } else {
-                a.topic = Some(v);
-            }
+            set_once(cx, &mut a.topic, meta.value()?.parse()?, "topic", span);
         } else if on_trait && meta.path.is_ident("codec") {
-            let v: syn::Type = meta.value()?.parse()?;
-            if a.codec.is_some() {
-                cx.syn_error(dup("codec"));
-            } else {
-                a.codec = Some(v);
-            }
+            set_once(cx, &mut a.codec, meta.value()?.parse()?, "codec", span);
         } else if on_trait && meta.path.is_ident("codecs") {
             let content;
             syn::parenthesized!(content in meta.input);
             let types = content.parse_terminated(syn::Type::parse, syn::Token![,])?;
-            if a.codecs.is_some() {
-                cx.syn_error(dup("codecs"));
-            } else {
-                a.codecs = Some(types.into_iter().collect());
-            }
+            set_once(
+                cx,
+                &mut a.codecs,
+                types.into_iter().collect(),
+                "codecs",
+                span,
+            );
         } else if !on_trait && meta.path.is_ident("name") {
-            let v: LitStr = meta.value()?.parse()?;
-            if a.name.is_some() {
-                cx.syn_error(dup("name"));
-            } else {
-                a.name = Some(v);
-            }
+            set_once(cx, &mut a.name, meta.value()?.parse()?, "name", span);
         } else {
             let expected = if on_trait {
                 "on a trait: tag, topic, codec, codecs"
@@ -151,30 +133,30 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> syn::Result<Token
 }
 
 fn expand_trait(mut t: ItemTrait, args: &Args) -> TokenStream {
-    let p = quote!(::kafka_codec::__private);
-    let ident = t.ident.clone();
-    let vis = t.vis.clone();
     let tag = args
         .tag
         .clone()
         .unwrap_or_else(|| LitStr::new("type", proc_macro2::Span::call_site()));
-    let codec = args
-        .codec
-        .as_ref()
-        .map_or_else(|| quote!(::kafka_codec::Json), |c| quote!(#c));
-    // The fast path's codecs: those named, then the built-ins, spanned so
-    // that a codec which is not a `SerdeCodec` is reported where it is
-    // written.
-    let fast_codecs = args.codecs.iter().flatten().rev().fold(
-        quote!(#p::BuiltinCodecs),
-        |rest, codec| quote::quote_spanned!(codec.span()=> (#codec, #rest)),
-    );
-    let topic = match &args.topic {
-        Some(t) => quote!(#p::Option::Some(#t)),
-        None => quote!(#p::Option::None),
-    };
-    let name = ident.to_string();
-    let trait_name = format!("dyn {ident}");
+    let ident = t.ident.clone();
+    add_hidden_methods(&mut t);
+    let registry = registry_and_message(&ident, args, &tag);
+    let methods = trait_object_methods(&t);
+    quote! {
+        #[allow(unused_imports)]
+        use ::kafka_codec::__private::typetag_scope::*;
+
+        #[typetag::serde(tag = #tag)]
+        #t
+
+        #registry
+        #methods
+    }
+}
+
+/// `Downcast` as a supertrait, and the methods each registered impl
+/// overrides: its key, its version and its views.
+fn add_hidden_methods(t: &mut ItemTrait) {
+    let p = quote!(::kafka_codec::__private);
     t.supertraits
         .push(syn::parse_quote!(::kafka_codec::Downcast));
     t.items.push(syn::parse_quote! {
@@ -200,13 +182,30 @@ fn expand_trait(mut t: ItemTrait, args: &Args) -> TokenStream {
             false
         }
     });
+}
+
+/// The registry of the trait's types, `Polymorphic`, and `KafkaMessage`
+/// for `Box<dyn Trait>`.
+fn registry_and_message(ident: &syn::Ident, args: &Args, tag: &LitStr) -> TokenStream {
+    let p = quote!(::kafka_codec::__private);
+    let codec = args
+        .codec
+        .as_ref()
+        .map_or_else(|| quote!(::kafka_codec::Json), |c| quote!(#c));
+    // The fast path's codecs: those named, then the built-ins, spanned so
+    // that a codec which is not a `SerdeCodec` is reported where it is
+    // written.
+    let fast_codecs = args.codecs.iter().flatten().rev().fold(
+        quote!(#p::BuiltinCodecs),
+        |rest, codec| quote::quote_spanned!(codec.span()=> (#codec, #rest)),
+    );
+    let topic = match &args.topic {
+        Some(t) => quote!(#p::Option::Some(#t)),
+        None => quote!(#p::Option::None),
+    };
+    let name = ident.to_string();
+    let trait_name = format!("dyn {ident}");
     quote! {
-        #[allow(unused_imports)]
-        use ::kafka_codec::__private::typetag_scope::*;
-
-        #[typetag::serde(tag = #tag)]
-        #t
-
         const _: () = {
             #[doc(hidden)]
             pub struct __KcEntry(#p::Entry<dyn #ident>);
@@ -262,7 +261,15 @@ fn expand_trait(mut t: ItemTrait, args: &Args) -> TokenStream {
                 }
             }
         };
+    }
+}
 
+/// `view`, `downcast_ref` and friends on `dyn Trait`.
+fn trait_object_methods(t: &ItemTrait) -> TokenStream {
+    let p = quote!(::kafka_codec::__private);
+    let ident = &t.ident;
+    let vis = &t.vis;
+    quote! {
         impl dyn #ident {
             /// The value seen as a `B`: its concrete type, or any of the
             /// bases it extends with `#[kafka(base)]`, however deep (what

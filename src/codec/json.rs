@@ -139,13 +139,10 @@ impl SerdeCodec for Json {
     /// the top-level object.
     #[inline]
     fn find_tag<'a>(&self, bytes: &'a [u8], tag_key: &'static str) -> Result<Option<Cow<'a, str>>> {
-        if let Some(tag) = crate::poly::json_leading_tag(bytes, tag_key) {
-            return Ok(Some(Cow::Borrowed(tag)));
-        }
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        crate::poly::scan_tag(&mut de, tag_key)
-            .map(|tag| tag.map(Cow::Owned))
-            .map_err(|e| Self::error(e, bytes))
+        crate::poly::leading_or_scan(crate::poly::json_leading_tag(bytes, tag_key), || {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            crate::poly::scan_tag(&mut de, tag_key).map_err(|e| Self::error(e, bytes))
+        })
     }
 
     #[inline]

@@ -153,13 +153,11 @@ impl SerdeCodec for MsgPack {
     /// top-level map.
     #[inline]
     fn find_tag<'a>(&self, bytes: &'a [u8], tag_key: &'static str) -> Result<Option<Cow<'a, str>>> {
-        if let Some(tag) = crate::poly::msgpack_leading_tag(bytes, tag_key) {
-            return Ok(Some(Cow::Borrowed(tag)));
-        }
-        let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-        crate::poly::scan_tag(&mut de, tag_key)
-            .map(|tag| tag.map(Cow::Owned))
-            .map_err(|e| Error::malformed(Self::CONTENT_TYPE, Position::Unknown, e, bytes))
+        crate::poly::leading_or_scan(crate::poly::msgpack_leading_tag(bytes, tag_key), || {
+            let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+            crate::poly::scan_tag(&mut de, tag_key)
+                .map_err(|e| Error::malformed(Self::CONTENT_TYPE, Position::Unknown, e, bytes))
+        })
     }
 
     #[inline]

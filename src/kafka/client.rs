@@ -1,5 +1,5 @@
-//! The rdkafka side of a consumer: its client context (rebalance callbacks),
-//! commits, and which librdkafka errors are transient.
+//! The rdkafka side of a consumer: its client context (rebalance callbacks)
+//! and commits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,8 @@ use rdkafka::consumer::{
 };
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode as C;
+
+use super::codes::{lost_generation, retriable};
 use rdkafka::ClientContext;
 
 use super::partitioned::Router;
@@ -18,46 +20,6 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// The rdkafka client of this crate's consumers.
 pub(crate) type Client = StreamConsumer<CodecContext>;
-
-/// `true` for librdkafka error codes that go away by themselves: a broker
-/// down or restarting, a leader or coordinator moving, a full queue.
-pub(crate) fn retriable(code: C) -> bool {
-    matches!(
-        code,
-        C::QueueFull
-            | C::AllBrokersDown
-            | C::BrokerTransportFailure
-            | C::RequestTimedOut
-            | C::NotLeaderForPartition
-            | C::LeaderNotAvailable
-            | C::NetworkException
-            | C::NotEnoughReplicas
-            | C::NotEnoughReplicasAfterAppend
-            | C::OperationTimedOut
-            | C::MessageTimedOut
-            | C::UnknownTopicOrPartition
-            | C::CoordinatorLoadInProgress
-            | C::CoordinatorNotAvailable
-            | C::NotCoordinator
-            | C::RebalanceInProgress
-            | C::IllegalGeneration
-            | C::WaitingForCoordinator
-    )
-}
-
-/// `true` for commit refusals that mean "these partitions are no longer
-/// yours": the records stay uncommitted and go to the next owner again.
-fn lost_generation(code: C) -> bool {
-    matches!(
-        code,
-        C::RebalanceInProgress
-            | C::IllegalGeneration
-            | C::UnknownMemberId
-            | C::FencedInstanceId
-            | C::AssignmentLost
-            | C::State
-    )
-}
 
 /// The rdkafka context of this crate's consumers.
 ///

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use rdkafka::consumer::{Consumer as _, ConsumerGroupMetadata};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::consumer::Consumer;
@@ -476,15 +475,9 @@ fn group_moved_on(error: &Error) -> bool {
     let ErrorKind::Transaction { source, .. } = error.kind() else {
         return false;
     };
-    matches!(
-        source.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::IllegalGeneration
-                | RDKafkaErrorCode::UnknownMemberId
-                | RDKafkaErrorCode::FencedInstanceId
-                | RDKafkaErrorCode::RebalanceInProgress
-        )
-    )
+    source
+        .rdkafka_error_code()
+        .is_some_and(super::codes::generation_over)
 }
 
 /// The first offset of each partition in `batch`: where its committed

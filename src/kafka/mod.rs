@@ -60,6 +60,7 @@
 
 mod batch;
 pub(crate) mod client;
+pub(crate) mod codes;
 mod consumer;
 mod core;
 mod dead_letter;

@@ -100,6 +100,30 @@ impl PartitionReport {
 }
 
 impl<T: KafkaMessage, C: KafkaCodec<T>> Partitioned<T, C> {
+    /// Handles a record that arrived on the main queue, in order.
+    async fn on_main_queue<F, Fut>(
+        &self,
+        msg: &rdkafka::message::BorrowedMessage<'_>,
+        handler: &mut F,
+        stop: &CancellationToken,
+        report: &mut PartitionReport,
+    ) -> Result<()>
+    where
+        F: FnMut(Record<T>) -> Fut,
+        Fut: Future<Output = std::result::Result<(), BoxError>>,
+    {
+        let stopped = stop.cancelled();
+        tokio::pin!(stopped);
+        let outcome = self.consumer.core.process(msg, handler, stopped).await?;
+        if let Outcome::Handled = outcome {
+            *report
+                .handled
+                .entry((msg.topic().to_owned(), msg.partition()))
+                .or_default() += 1;
+        }
+        Ok(())
+    }
+
     pub(crate) fn new(consumer: Consumer<T, C>, router: Arc<Router>) -> Self {
         Partitioned { consumer, router }
     }
@@ -171,16 +195,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T> + 'static> Partitioned<T, C> {
                 // split, and is handled here, in order.
                 msg = self.consumer.recv() => {
                     let outcome = match msg {
-                        Ok(msg) => {
-                            let stopped = stop.cancelled();
-                            tokio::pin!(stopped);
-                            let key = (msg.topic().to_owned(), msg.partition());
-                            let outcome = self.consumer.core.process(&msg, &mut main_handler, stopped).await;
-                            if let Ok(Outcome::Handled) = outcome {
-                                *report.handled.entry(key).or_default() += 1;
-                            }
-                            outcome.map(drop)
-                        }
+                        Ok(msg) => self.on_main_queue(&msg, &mut main_handler, &stop, &mut report).await,
                         Err(e) => Err(e),
                     };
                     if let Err(e) = outcome {

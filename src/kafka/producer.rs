@@ -263,15 +263,8 @@ impl Producer {
             return false;
         };
         self.shared.idempotent
-            && (matches!(
-                code,
-                C::Unknown
-                    | C::UnknownProducerId
-                    | C::OutOfOrderSequenceNumber
-                    | C::InvalidProducerEpoch
-                    | C::InvalidProducerIdMapping
-                    | C::Fatal
-            ) || (*code == C::PurgeQueue && client.client().fatal_error().is_some()))
+            && (super::codes::idempotence_lost(*code)
+                || (*code == C::PurgeQueue && client.client().fatal_error().is_some()))
     }
 
     /// Replaces `failed` with a new librdkafka producer (a new producer id),
@@ -357,14 +350,22 @@ impl Producer {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // Graceful close when the last clone goes: give queued records a
-        // chance to be delivered, without stalling the other tasks of a
-        // multi-threaded runtime.
-        let client = self
-            .client
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let _ = super::client::block(|| client.flush(Timeout::After(Duration::from_secs(5))));
+        // Graceful close when the last clone goes: queued records get up to
+        // 5 s to be delivered. Inside a runtime that wait (and librdkafka's
+        // teardown) runs on the blocking pool, so no worker stalls, on a
+        // current-thread runtime either; the runtime's shutdown waits for it.
+        let client = Arc::clone(
+            self.client
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let close = move || {
+            let _ = client.flush(Timeout::After(Duration::from_secs(5)));
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(close)),
+            Err(_) => close(),
+        }
     }
 }
 

@@ -42,6 +42,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 mod tag;
 
+pub(crate) use tag::leading_or_scan;
 #[cfg(feature = "msgpack")]
 pub(crate) use tag::msgpack_leading_tag;
 pub use tag::{json_leading_tag, scan_tag};

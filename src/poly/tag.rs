@@ -1,8 +1,11 @@
 //! Finding a payload's type tag without decoding the payload.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::error::Result;
 
 /// The tag of a JSON object whose first key is `tag_key`, read without
 /// parsing the rest: `{"type":"Employee",...}` gives `Employee`.
@@ -64,6 +67,18 @@ fn msgpack_str(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
         _ => return None,
     };
     Some((rest.get(..len)?, rest.get(len..)?))
+}
+
+/// The leading tag when there is one, else what `scan` finds (the two
+/// halves of the built-ins' `find_tag`).
+pub(crate) fn leading_or_scan(
+    leading: Option<&str>,
+    scan: impl FnOnce() -> Result<Option<String>>,
+) -> Result<Option<Cow<'_, str>>> {
+    match leading {
+        Some(tag) => Ok(Some(Cow::Borrowed(tag))),
+        None => Ok(scan()?.map(Cow::Owned)),
+    }
 }
 
 /// The string value of `tag_key` in the top-level map read by `de`,

@@ -13,9 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
+use tracing::Instrument as _;
 
 use super::consumer::Consumer;
 use super::record::Record;
+use super::{metrics, telemetry};
 use crate::codec::KafkaCodec;
 use crate::error::{BoxError, Error, Result};
 use crate::message::KafkaMessage;
@@ -167,10 +169,21 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
                 Ok(batch) => batch,
                 Err(e) => break Err(e),
             };
-            match self
+            let topic: Arc<str> = batch[0].meta().topic.clone();
+            let span = telemetry::batch_span(&topic, batch.len(), &self.core.group);
+            let started = metrics::timing().then(std::time::Instant::now);
+            let done = self
                 .handle_batch(batch, &mut handler, shutdown.as_mut())
-                .await
-            {
+                .instrument(span.clone())
+                .await;
+            let error = done.as_ref().err().map(|e| e.kind().name());
+            if let Some(kind) = error {
+                telemetry::failed(&span, kind);
+            }
+            if let Some(started) = started {
+                metrics::processed(&topic, &self.core.group, started.elapsed(), error);
+            }
+            match done {
                 Ok((n, finished)) => {
                     handled += n;
                     if !finished {
@@ -274,6 +287,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
                     "batch handler failed; retrying from the failed record"
                 );
                 super::stats::bump(&core.stats.retries);
+                metrics::retried(r.topic(), &core.group);
                 tokio::select! {
                     () = stop.as_mut() => return Ok((handled, false)),
                     () = tokio::time::sleep(delay) => {}

@@ -40,6 +40,8 @@ pub struct CodecContext {
     pub(crate) tracker: Arc<Tracker>,
     pub(crate) router: Option<Arc<Router>>,
     pub(crate) revocations: Revocations,
+    /// The consumer's `group.id` (the consumer lag's label).
+    pub(crate) group: String,
 }
 
 /// When partitions were last revoked, counted in rebalances, so that a
@@ -117,11 +119,22 @@ impl std::fmt::Debug for CodecContext {
         f.debug_struct("CodecContext")
             .field("commit_on_revoke", &self.commit_on_revoke)
             .field("partitioned", &self.router.is_some())
+            .field("group", &self.group)
             .finish_non_exhaustive()
     }
 }
 
-impl ClientContext for CodecContext {}
+impl ClientContext for CodecContext {
+    /// librdkafka's statistics (every `statistics.interval.ms`; with the
+    /// feature `metrics` a consumer gets 5 s unless it sets it): the
+    /// consumer lag of each assigned partition goes to the
+    /// `kafka_codec.consumer.lag` gauge. Only the lag is read from the JSON
+    /// (not rdkafka's whole `Statistics`), and nothing is logged.
+    #[cfg(feature = "metrics")]
+    fn stats_raw(&self, statistics: &[u8]) {
+        super::metrics::statistics(statistics, &self.group);
+    }
+}
 
 impl ConsumerContext for CodecContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -17,6 +17,7 @@ use super::policy::{DeadLetterLimit, FailurePolicy, PoisonPolicy, Recover};
 use super::producer::Producer;
 use super::record::{Record, Topics};
 use super::stats::ConsumerStats;
+use super::telemetry::TraceContext;
 use super::tracker::Tracker;
 use crate::codec::KafkaCodec;
 use crate::error::{BoxError, Error, ErrorKind, Result};
@@ -63,6 +64,7 @@ pub struct ConsumerBuilder {
     limits: HeaderLimits,
     max_unsettled: usize,
     commit_patience: Duration,
+    trace: TraceContext,
 }
 
 impl ConsumerBuilder {
@@ -91,6 +93,7 @@ impl ConsumerBuilder {
             limits: HeaderLimits::default(),
             max_unsettled: 1000,
             commit_patience: Duration::from_secs(10),
+            trace: TraceContext::default(),
         }
     }
 
@@ -163,6 +166,15 @@ impl ConsumerBuilder {
     #[must_use]
     pub fn final_commit_patience(mut self, patience: Duration) -> Self {
         self.commit_patience = patience;
+        self
+    }
+
+    /// How each record's `process` span relates to the span that sent it,
+    /// named by the record's `traceparent` header (feature `otel`): a link
+    /// (the default) or a child.
+    #[must_use]
+    pub fn trace_context(mut self, trace: TraceContext) -> Self {
+        self.trace = trace;
         self
     }
 
@@ -260,6 +272,7 @@ impl ConsumerBuilder {
             }
         }
         let mut config = self.config.clone();
+        super::metrics::configure(&mut config);
         if self.commit == CommitMode::Manual {
             config.set("enable.auto.offset.store", "false");
         }
@@ -270,6 +283,7 @@ impl ConsumerBuilder {
             tracker: tracker.clone(),
             router: router.clone(),
             revocations: client::Revocations::default(),
+            group: config.get("group.id").unwrap_or_default().to_owned(),
         })?);
         if let Some(router) = &router {
             router.attach(&client);
@@ -298,6 +312,8 @@ impl ConsumerBuilder {
                 dead_letters,
                 stats: ConsumerStats::default(),
                 tracker,
+                group: self.config.get("group.id").unwrap_or_default().into(),
+                trace: self.trace,
                 _marker: PhantomData,
             }),
             commit_patience: self.commit_patience,

@@ -15,12 +15,15 @@ use std::sync::Arc;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::TopicPartitionList;
+use tracing::Instrument as _;
 
 use super::client::{self, Client};
 use super::dead_letter::{DeadLetters, Failure};
 use super::policy::{FailurePolicy, PoisonPolicy, Recover};
 use super::record::{header, meta_of, Record, Topics};
+use super::metrics;
 use super::stats::{bump, ConsumerStats};
+use super::telemetry::{self, TraceContext};
 use super::tracker::{Step, Tracker};
 use super::CommitMode;
 use crate::codec::{Hints, KafkaCodec};
@@ -93,6 +96,10 @@ pub(crate) struct Core<T: KafkaMessage, C: KafkaCodec<T>> {
     pub(crate) dead_letters: Option<DeadLetters>,
     pub(crate) stats: ConsumerStats,
     pub(crate) tracker: Arc<Tracker>,
+    /// The consumer group, for spans and metrics.
+    pub(crate) group: Arc<str>,
+    /// How a `process` span relates to the producer's.
+    pub(crate) trace: TraceContext,
     pub(crate) _marker: PhantomData<fn() -> T>,
 }
 
@@ -116,6 +123,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             dl.saw_one();
         }
         self.track(msg.topic(), msg.partition(), msg.offset());
+        metrics::consumed(msg.topic(), msg.partition(), &self.group);
         let err = match self.decode(msg) {
             Ok(record) => {
                 bump(&self.stats.decoded);
@@ -123,6 +131,18 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             }
             Err(err) => err,
         };
+        let kind = err.kind().name();
+        metrics::decode_failed(msg.topic(), &self.group, kind);
+        telemetry::failed(&tracing::Span::current(), kind);
+        tracing::warn!(
+            target: "kafka_codec",
+            topic = msg.topic(),
+            partition = msg.partition(),
+            offset = msg.offset(),
+            error.type = kind,
+            error = %err,
+            "record could not be decoded"
+        );
         let topic = match &self.poison {
             PoisonPolicy::Fail => return Err(err),
             PoisonPolicy::Skip => None,
@@ -155,10 +175,24 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         Fut: Future<Output = std::result::Result<(), BoxError>>,
         S: Future<Output = ()>,
     {
-        match self.take(msg).await? {
-            Some(record) => self.handle(msg, record, handler, stop).await,
-            None => Ok(Outcome::Recovered),
+        let span = telemetry::process_span(msg, &self.group, self.trace);
+        let started = metrics::timing().then(std::time::Instant::now);
+        let outcome = async {
+            match self.take(msg).await? {
+                Some(record) => self.handle(msg, record, handler, stop).await,
+                None => Ok(Outcome::Recovered),
+            }
         }
+        .instrument(span.clone())
+        .await;
+        if let Err(e) = &outcome {
+            telemetry::failed(&span, e.kind().name());
+        }
+        if let Some(started) = started {
+            let error = outcome.as_ref().err().map(|e| e.kind().name());
+            metrics::processed(msg.topic(), &self.group, started.elapsed(), error);
+        }
+        outcome
     }
 
     /// Runs `handler` on a record decoded from `msg`: retries with back-off
@@ -197,6 +231,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
                 return Ok(Outcome::Recovered);
             }
             let delay = self.failure.backoff.delay(attempt);
+            metrics::retried(msg.topic(), &self.group);
             tracing::warn!(
                 topic = msg.topic(),
                 partition = msg.partition(),
@@ -233,6 +268,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         error: BoxError,
         attempts: u32,
     ) -> Result<()> {
+        telemetry::failed(&tracing::Span::current(), "handler");
         let topic = match &self.failure.recover {
             Recover::Fail => None,
             Recover::Skip => Some(None),
@@ -286,6 +322,16 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
                 })?;
                 dl.send(dlq, meta, payload, failure).await?;
                 bump(&self.stats.dead_lettered);
+                metrics::dead_lettered(&meta.topic, &self.group, dlq);
+                tracing::info!(
+                    target: "kafka_codec",
+                    topic = &*meta.topic,
+                    partition = meta.partition,
+                    offset = meta.offset,
+                    dead_letter_topic = dlq,
+                    kind = failure.kind,
+                    "record dead-lettered"
+                );
             }
         }
         self.settle(&meta.topic, meta.partition, meta.offset)

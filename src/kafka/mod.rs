@@ -73,6 +73,8 @@ mod policy;
 mod producer;
 mod record;
 mod stats;
+mod telemetry;
+mod metrics;
 mod tracker;
 mod transaction;
 
@@ -86,6 +88,7 @@ pub use partitioned::{PartitionReport, Partitioned};
 pub use policy::{Backoff, DeadLetterLimit, FailurePolicy, Permanent, PoisonPolicy, Recover};
 pub use producer::{Delivery, Producer, ProducerBuilder};
 pub use record::Record;
+pub use telemetry::TraceContext;
 pub use stats::ConsumerStats;
 pub use transaction::{
     Outbox, Transaction, TransactionAction, TransactionalProducer, TransactionalProducerBuilder,

@@ -9,6 +9,9 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 use serde::Serialize;
+use tracing::Instrument as _;
+
+use super::{metrics, telemetry};
 
 use crate::codec::KafkaCodec;
 use crate::error::{Error, ErrorKind, Result};
@@ -198,8 +201,12 @@ impl Producer {
         T: KafkaMessage,
         C: KafkaCodec<T> + ?Sized,
     {
-        self.send_encoded(topic, |buf| encode_message(message, codec, buf))
-            .await
+        self.send_encoded(
+            topic,
+            |buf| encode_message(message, codec, buf),
+            Propagate::Trace,
+        )
+        .await
     }
 
     /// Sends any serializable value as JSON, with an optional key, for
@@ -214,8 +221,12 @@ impl Producer {
         K: ToKey + ?Sized,
         V: Serialize + ?Sized,
     {
-        self.send_encoded(topic, |buf| encode_value(key, value, buf))
-            .await
+        self.send_encoded(
+            topic,
+            |buf| encode_value(key, value, buf),
+            Propagate::Trace,
+        )
+        .await
     }
 
     /// Encodes into a pooled buffer with `encode`, which returns where the
@@ -228,13 +239,41 @@ impl Producer {
         &self,
         topic: &str,
         encode: impl Fn(&mut Vec<u8>) -> Result<Encoded>,
+        propagate: Propagate,
+    ) -> Result<Delivery> {
+        let span = telemetry::send_span(topic);
+        let done = self
+            .send_encoded_in_span(topic, encode, propagate)
+            .instrument(span.clone())
+            .await;
+        match &done {
+            Ok(d) => {
+                span.record("messaging.destination.partition.id", d.partition);
+                span.record("messaging.kafka.offset", d.offset);
+            }
+            Err(e) => telemetry::failed(&span, e.kind().name()),
+        }
+        metrics::sent(topic, done.as_ref().err().map(|e| e.kind().name()));
+        done
+    }
+
+    async fn send_encoded_in_span(
+        &self,
+        topic: &str,
+        encode: impl Fn(&mut Vec<u8>) -> Result<Encoded>,
+        propagate: Propagate,
     ) -> Result<Delivery> {
         let mut resends = 0;
         loop {
             let client = self.client();
             let mut buf = self.take_buffer();
             let queued = match encode(&mut buf) {
-                Ok(encoded) => self.queue(&client, encoded.record(topic, &buf)).await,
+                Ok(mut encoded) => {
+                    if propagate == Propagate::Trace {
+                        encoded.headers = telemetry::inject(encoded.headers);
+                    }
+                    self.queue(&client, encoded.record(topic, &buf)).await
+                }
                 Err(e) => Err(e),
             };
             self.put_buffer(buf);
@@ -283,7 +322,8 @@ impl Producer {
         Ok(())
     }
 
-    /// Sends bytes as they are: for dead letters and forwarding.
+    /// Sends bytes as they are, headers included (a `traceparent` among
+    /// them stays): for dead letters and forwarding.
     pub async fn send_raw(
         &self,
         topic: &str,
@@ -291,9 +331,11 @@ impl Producer {
         payload: Option<&[u8]>,
         headers: OwnedHeaders,
     ) -> Result<Delivery> {
-        self.send_encoded(topic, |buf| {
-            Ok(encode_raw(key, payload, headers.clone(), buf))
-        })
+        self.send_encoded(
+            topic,
+            |buf| Ok(encode_raw(key, payload, headers.clone(), buf)),
+            Propagate::Keep,
+        )
         .await
     }
 
@@ -367,6 +409,14 @@ impl Drop for Shared {
             Err(_) => close(),
         }
     }
+}
+
+/// Whether a send writes the current trace context into the record's
+/// headers (feature `otel`), or keeps the headers it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Propagate {
+    Trace,
+    Keep,
 }
 
 /// The type's default topic, or an error saying it has none.

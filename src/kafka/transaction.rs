@@ -548,7 +548,10 @@ impl Outbox {
         encode: impl FnOnce(&mut Vec<u8>) -> Result<Encoded>,
     ) -> Result<()> {
         let mut buf = Vec::new();
-        let encoded = encode(&mut buf)?;
+        let mut encoded = encode(&mut buf)?;
+        // The span handling the record that produced this one (a
+        // pipeline's `process` span) is the trace the output continues.
+        encoded.headers = super::telemetry::inject(encoded.headers);
         self.records.push(Outgoing {
             topic: topic.to_owned(),
             buf,

@@ -1,0 +1,239 @@
+//! Traces across producer and consumer (feature `otel`): spans exported to
+//! an in-memory OpenTelemetry exporter through `tracing-opentelemetry`, on
+//! the broker under test. The consumer's `process` span carries the
+//! producer's trace: as a link by default, as a child on request; dead
+//! letters keep the original record's trace headers.
+#![cfg(feature = "otel")]
+
+#[path = "support/kafka.rs"]
+mod kafka;
+
+use std::sync::OnceLock;
+
+use kafka_codec::kafka::{PoisonPolicy, Producer, Recover, TraceContext};
+use opentelemetry::trace::{SpanKind, TracerProvider as _};
+use opentelemetry::Value;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use kafka::{consumer, create_topic, fresh, within, Numbered};
+
+/// One tracer for the whole test binary (the subscriber is global, as
+/// records are handled on any worker thread).
+fn spans() -> &'static (InMemorySpanExporter, SdkTracerProvider) {
+    static SPANS: OnceLock<(InMemorySpanExporter, SdkTracerProvider)> = OnceLock::new();
+    SPANS.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("tests"));
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .expect("the only subscriber");
+        (exporter, provider)
+    })
+}
+
+/// The finished spans named `name`.
+fn finished(name: &str) -> Vec<SpanData> {
+    let (exporter, provider) = spans();
+    provider.force_flush().expect("flush");
+    exporter
+        .get_finished_spans()
+        .expect("spans")
+        .into_iter()
+        .filter(|s| s.name == name)
+        .collect()
+}
+
+fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
+}
+
+/// Sends one record under a `request` span and handles it with a consumer
+/// of `group`; returns the send span and the process span.
+async fn send_and_process(
+    broker: &kafka::Broker,
+    topic: &str,
+    group: &str,
+    trace: TraceContext,
+) -> (SpanData, SpanData) {
+    spans();
+    create_topic(broker, topic, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let record = Numbered {
+        seq: 7,
+        body: "traced".into(),
+    };
+    {
+        let request = tracing::info_span!("request");
+        let sent = tracing::Instrument::instrument(producer.send_to(topic, &record), request);
+        sent.await.unwrap();
+    }
+    let consumer = consumer(broker, group)
+        .topics(&[topic])
+        .trace_context(trace)
+        .build::<Numbered>()
+        .unwrap();
+    let done = CancellationToken::new();
+    let stop = done.clone();
+    within(
+        broker,
+        consumer.run(done.cancelled_owned(), move |r| {
+            assert_eq!(r.value().seq, 7);
+            stop.cancel();
+            async { Ok(()) }
+        }),
+    )
+    .await
+    .unwrap();
+    let send = finished(&format!("send {topic}"));
+    let process = finished(&format!("process {topic}"));
+    assert_eq!((send.len(), process.len()), (1, 1), "one of each");
+    (
+        send.into_iter().next().unwrap(),
+        process.into_iter().next().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_process_span_is_linked_to_the_send_span() {
+    let broker = kafka::broker();
+    let (topic, group) = (fresh("traced"), fresh("g"));
+    let (send, process) = send_and_process(&broker, &topic, &group, TraceContext::Link).await;
+
+    assert_eq!(send.span_kind, SpanKind::Producer);
+    assert_eq!(process.span_kind, SpanKind::Consumer);
+    let links: Vec<_> = process.links.iter().map(|l| &l.span_context).collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0].trace_id(), send.span_context.trace_id());
+    assert_eq!(links[0].span_id(), send.span_context.span_id());
+    assert_ne!(
+        process.span_context.trace_id(),
+        send.span_context.trace_id(),
+        "a link starts a trace of its own"
+    );
+    // The send span is the request's child.
+    assert!(
+        finished("request").iter().any(|r| {
+            r.span_context.span_id() == send.parent_span_id
+                && r.span_context.trace_id() == send.span_context.trace_id()
+        }),
+        "{send:?}"
+    );
+
+    for span in [&send, &process] {
+        assert_eq!(attr(span, "messaging.system"), Some(&Value::from("kafka")));
+        assert_eq!(
+            attr(span, "messaging.destination.name"),
+            Some(&Value::from(topic.clone()))
+        );
+        assert!(attr(span, "messaging.kafka.offset").is_some(), "{span:?}");
+        assert!(attr(span, "error.type").is_none(), "{span:?}");
+    }
+    assert_eq!(
+        attr(&process, "messaging.consumer.group.name"),
+        Some(&Value::from(group.clone()))
+    );
+    assert_eq!(
+        attr(&process, "messaging.kafka.message.key"),
+        Some(&Value::from("7"))
+    );
+    assert_eq!(
+        attr(&process, "messaging.operation.type"),
+        Some(&Value::from("process"))
+    );
+    assert_eq!(
+        attr(&send, "messaging.operation.type"),
+        Some(&Value::from("send"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_request_the_process_span_is_a_child_of_the_send_span() {
+    let broker = kafka::broker();
+    let (topic, group) = (fresh("child"), fresh("g"));
+    let (send, process) = send_and_process(&broker, &topic, &group, TraceContext::Child).await;
+    assert_eq!(
+        process.span_context.trace_id(),
+        send.span_context.trace_id()
+    );
+    assert_eq!(process.parent_span_id, send.span_context.span_id());
+    assert!(process.links.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_record_marks_its_span_and_its_dead_letter_keeps_the_trace() {
+    spans();
+    let broker = kafka::broker();
+    let (topic, dlq, group) = (fresh("fails"), fresh("fails-dlq"), fresh("g"));
+    create_topic(&broker, &topic, 1).await;
+    create_topic(&broker, &dlq, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let record = Numbered {
+        seq: 1,
+        body: "refused".into(),
+    };
+    producer.send_to(&topic, &record).await.unwrap();
+    // Poison too: a record that is not a `Numbered`.
+    producer
+        .send_value(&topic, None::<&str>, &"not a record")
+        .await
+        .unwrap();
+    let original = {
+        let reader = kafka::raw_reader(&broker.servers, &topic);
+        let m = within(&broker, reader.recv()).await.unwrap();
+        kafka::header_pairs(&m)
+            .into_iter()
+            .find(|(k, _)| k == "traceparent")
+            .expect("the send wrote a traceparent")
+            .1
+    };
+    let consumer = consumer(&broker, &group)
+        .topics(&[&topic])
+        .policy(PoisonPolicy::Skip)
+        .on_failure(
+            kafka_codec::kafka::FailurePolicy::new()
+                .max_attempts(1)
+                .recover(Recover::DeadLetter(dlq.clone())),
+        )
+        .build::<Numbered>()
+        .unwrap();
+    let done = CancellationToken::new();
+    let both_went_by = async {
+        let stats = consumer.stats();
+        while stats.dead_lettered() + stats.skipped() < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        done.cancel();
+    };
+    let (handled, ()) = within(
+        &broker,
+        futures::future::join(
+            consumer.run(done.cancelled(), |_| async { Err("refused".into()) }),
+            both_went_by,
+        ),
+    )
+    .await;
+    assert_eq!(handled.unwrap(), 0);
+    let letters = kafka::read_dead_letters(&broker.servers, &dlq, 1).await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        letters[0].2.get("traceparent"),
+        Some(&original),
+        "the dead letter keeps the original record's trace context"
+    );
+    let process = finished(&format!("process {topic}"));
+    let mut errors: Vec<String> = process
+        .iter()
+        .filter_map(|s| attr(s, "error.type").map(|v| v.as_str().into_owned()))
+        .collect();
+    errors.sort();
+    assert_eq!(errors, ["handler", "malformed"], "{process:?}");
+    let dead_letter_send = finished(&format!("send {dlq}"));
+    assert_eq!(dead_letter_send.len(), 1);
+}

@@ -2,28 +2,37 @@
 //! it with a three-member consumer group on one tokio runtime, printing each
 //! record's metadata and concrete type.
 //!
-//! Runs on librdkafka's embedded mock cluster unless `KAFKA_BROKERS` is set:
+//! Runs on librdkafka's embedded mock cluster unless `KAFKA_BROKERS` is set;
+//! the first argument is how many records to send (default 40):
 //!
 //! ```sh
 //! cargo run --example quickstart
+//! cargo run --example quickstart -- 5000
 //! KAFKA_BROKERS=127.0.0.1:9092 cargo run --example quickstart
 //! ```
+//!
+//! On a terminal a live line shows the records so far, records/s and the
+//! group's lag (records sent less records handled); every run ends with a
+//! summary table for the producer and one for the group's members.
+
+#[path = "support/progress.rs"]
+mod progress;
 
 use kafka_codec_sample as sample;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_codec::kafka::{embedded, CommitMode, ConsumerBuilder, Group, Producer};
 use kafka_codec::KafkaMessage as _;
+use progress::Progress;
 use sample::{random_entity, Customer, Employee, Entity, Order, Person};
 use tokio_util::sync::CancellationToken;
 
-const MESSAGES: usize = 40;
+const MEMBERS: usize = 3;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let messages: u64 = std::env::args().nth(1).map_or(Ok(40), |n| n.parse())?;
     let (brokers, embedded) = embedded::brokers_from_env()?;
     let topic = format!("quickstart-{}", uuid::Uuid::new_v4().simple());
     match &embedded {
@@ -36,28 +45,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     let producer = Producer::builder(&brokers).build()?;
     let mut rng = rand::thread_rng();
-    for _ in 0..MESSAGES {
+    let producing = Progress::start("sent", Some(messages), 1);
+    for _ in 0..messages {
         let entity: Box<dyn Entity> = random_entity(&mut rng);
         let delivery = producer.send_to(&topic, &entity).await?;
-        println!(
+        producing.sent(0, entity.to_bytes()?.len());
+        producing.println(format_args!(
             "sent {:<8} -> partition {} offset {}",
             entity.type_name(),
             delivery.partition,
             delivery.offset
-        );
+        ));
     }
+    producing.finish();
 
-    let handled = Arc::new(AtomicUsize::new(0));
+    let consuming = Progress::start("handled", Some(messages), MEMBERS);
     let shutdown = CancellationToken::new();
     let consumers = ConsumerBuilder::new(&brokers, &format!("{topic}-group"))
         .set("session.timeout.ms", "6000")
         .topics(&[&topic])
         .commit_mode(CommitMode::Manual);
-    let (count, stop) = (handled.clone(), shutdown.clone());
-    let report = Group::new(consumers, 3).run::<Box<dyn Entity>, _, _>(
+    let (progress, stop) = (consuming.clone(), shutdown.clone());
+    let report = Group::new(consumers, MEMBERS).run::<Box<dyn Entity>, _, _>(
         shutdown.clone(),
         move |member, record| {
-            let (count, stop) = (count.clone(), stop.clone());
+            let (progress, stop) = (progress.clone(), stop.clone());
             async move {
                 let entity = record.value();
                 let kind = if let Some(e) = entity.downcast_ref::<Employee>() {
@@ -71,14 +83,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 } else {
                     "unknown".to_owned()
                 };
-                println!(
+                progress.println(format_args!(
                     "member {member} got {}[{}]@{} id {}: {kind}",
                     record.topic(),
                     record.partition(),
                     record.offset(),
                     entity.base().id,
-                );
-                if count.fetch_add(1, Ordering::SeqCst) + 1 == MESSAGES {
+                ));
+                let done = progress.handled(member, &record);
+                progress.set_lag(messages.saturating_sub(done));
+                if done == messages {
                     stop.cancel();
                 }
                 Ok(())
@@ -86,12 +100,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         },
     );
     let report = tokio::time::timeout(Duration::from_secs(120), report).await??;
-    println!(
-        "handled {} of {MESSAGES} messages; per member {:?}",
-        report.total(),
-        report.handled
-    );
-    if report.total() != MESSAGES as u64 || !report.errors.is_empty() {
+    consuming.finish();
+    println!("handled {} of {messages} messages", report.total());
+    producing.producer_table();
+    consuming.group_table(&report);
+    if report.total() != messages || !report.errors.is_empty() {
         return Err(format!("incomplete run: {:?}", report.errors).into());
     }
     Ok(())

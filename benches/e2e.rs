@@ -48,7 +48,10 @@
 //! most of the warm-up and noise bias out of the ratio. The machine's load
 //! average is printed at the start and the end: on a shared two-core machine
 //! other work moves single runs by ±30 %.
-//! `E2E_SIDES=producer` or `consumer` runs one side only. Every topic is
+//! `E2E_SIDES=producer` or `consumer` runs one side only; `telemetry` (not
+//! in the default set; needs `--all-features`) measures the typed producer
+//! and `Consumer::run` with traces (every span exported through
+//! OpenTelemetry) and metrics (a Prometheus recorder) on against off. Every topic is
 //! fresh, with 4 partitions. A markdown table of ratios closes the run. With
 //! the defaults a run takes about a minute per broker on two cores, most of
 //! it consumer group joins.
@@ -87,6 +90,8 @@ const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
 /// What travels: any entity of the sample hierarchy, as a trait object.
 type AnyEntity = Box<dyn Entity>;
 
+/// One switch per side of the run.
+#[allow(clippy::struct_excessive_bools)]
 struct Settings {
     messages: usize,
     concurrency: usize,
@@ -95,6 +100,7 @@ struct Settings {
     producer: bool,
     consumer: bool,
     pipeline: bool,
+    telemetry: bool,
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -121,6 +127,7 @@ impl Settings {
             producer: sides.contains("producer"),
             consumer: sides.contains("consumer"),
             pipeline: sides.contains("pipeline"),
+            telemetry: sides.contains("telemetry"),
         }
     }
 }
@@ -523,6 +530,9 @@ async fn run_broker(
     if settings.pipeline {
         rows.push(pipeline_side(name, broker, settings, &topics[0], messages.len() + 1).await);
     }
+    if settings.telemetry {
+        rows.extend(telemetry::side(name, broker, settings, messages, &topics[..2]).await);
+    }
     rows
 }
 
@@ -635,6 +645,204 @@ async fn pipeline_side(
         typed: best_eos,
         raw: best_alo,
         target: None,
+    }
+}
+
+/// The cost of traces and metrics: the typed producer and a consumer run
+/// (`Consumer::run`, where `process` spans are made) with a tracing
+/// subscriber exporting every span through OpenTelemetry and a Prometheus
+/// recorder, against the same without. Both are installed once, for the
+/// whole process; "off" turns the subscriber's filter to OFF (every span
+/// and event callsite is disabled again, as with no subscriber) and the
+/// recorder's switch to no-op handles (the facade's cost stays: a global
+/// recorder lookup per metric). Needs features `otel` and `metrics`.
+#[cfg(all(feature = "otel", feature = "metrics"))]
+mod telemetry {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, OnceLock};
+    use std::time::{Duration, Instant};
+
+    use kafka_codec::kafka::ConsumerBuilder;
+    use metrics::{
+        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    };
+    use opentelemetry::trace::TracerProvider as _;
+    use tokio_util::sync::CancellationToken;
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::{reload, Layer as _, Registry};
+
+    use super::{
+        bounded, consumer_config, fresh_topic, kafka, log_run, produce_typed, rate, AnyEntity, Row,
+        Settings,
+    };
+
+    /// Forwards to the Prometheus recorder while on; no-op handles while off.
+    struct Switch {
+        on: Arc<AtomicBool>,
+        inner: metrics_exporter_prometheus::PrometheusRecorder,
+    }
+
+    impl Recorder for Switch {
+        fn describe_counter(&self, key: KeyName, unit: Option<Unit>, text: SharedString) {
+            self.inner.describe_counter(key, unit, text);
+        }
+        fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, text: SharedString) {
+            self.inner.describe_gauge(key, unit, text);
+        }
+        fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, text: SharedString) {
+            self.inner.describe_histogram(key, unit, text);
+        }
+        fn register_counter(&self, key: &Key, meta: &Metadata<'_>) -> Counter {
+            if self.on.load(Ordering::Relaxed) {
+                self.inner.register_counter(key, meta)
+            } else {
+                Counter::noop()
+            }
+        }
+        fn register_gauge(&self, key: &Key, meta: &Metadata<'_>) -> Gauge {
+            if self.on.load(Ordering::Relaxed) {
+                self.inner.register_gauge(key, meta)
+            } else {
+                Gauge::noop()
+            }
+        }
+        fn register_histogram(&self, key: &Key, meta: &Metadata<'_>) -> Histogram {
+            if self.on.load(Ordering::Relaxed) {
+                self.inner.register_histogram(key, meta)
+            } else {
+                Histogram::noop()
+            }
+        }
+    }
+
+    struct Installed {
+        filter: reload::Handle<LevelFilter, Registry>,
+        metrics: Arc<AtomicBool>,
+    }
+
+    fn installed() -> &'static Installed {
+        static INSTALLED: OnceLock<Installed> = OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_simple_exporter(opentelemetry_sdk::testing::trace::NoopSpanExporter::new())
+                .build();
+            let (filter, handle) = reload::Layer::new(LevelFilter::OFF);
+            let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("e2e"));
+            let subscriber = tracing_subscriber::registry().with(otel.with_filter(filter));
+            tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+            let on = Arc::new(AtomicBool::new(false));
+            let recorder = Switch {
+                on: on.clone(),
+                inner: metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
+            };
+            metrics::set_global_recorder(recorder).expect("one recorder");
+            Installed {
+                filter: handle,
+                metrics: on,
+            }
+        })
+    }
+
+    fn set(on: bool) {
+        let installed = installed();
+        let level = if on {
+            LevelFilter::INFO
+        } else {
+            LevelFilter::OFF
+        };
+        installed.filter.reload(level).expect("reload the filter");
+        installed.metrics.store(on, Ordering::SeqCst);
+    }
+
+    /// Handles every record of `topics` with `Consumer::run` (a handler that
+    /// only counts); timed from the first record.
+    async fn consume(servers: &str, topics: &[String], total: usize) -> Duration {
+        let consumer = ConsumerBuilder::from_config(consumer_config(servers))
+            .topics(topics)
+            .build::<AnyEntity>()
+            .expect("typed consumer");
+        let (seen, done) = (AtomicUsize::new(0), CancellationToken::new());
+        let started = OnceLock::new();
+        bounded(
+            "telemetry consumer",
+            consumer.run(done.cancelled(), |r| {
+                started.get_or_init(Instant::now);
+                std::hint::black_box(r.value());
+                if seen.fetch_add(1, Ordering::Relaxed) + 1 == total {
+                    done.cancel();
+                }
+                async { Ok(()) }
+            }),
+        )
+        .await
+        .expect("consumer run");
+        started.get().map_or(Duration::ZERO, Instant::elapsed)
+    }
+
+    /// Rounds of producing and consuming with telemetry on and off,
+    /// alternating which goes first; the best rate of each counts.
+    pub(super) async fn side(
+        name: &'static str,
+        broker: &kafka::Broker,
+        settings: &Settings,
+        messages: &[AnyEntity],
+        topics: &[String],
+    ) -> Vec<Row> {
+        let n = messages.len();
+        let total = topics.len() * (n + 1);
+        let mut best = [[0f64; 2]; 2]; // [producer, consumer][off, on]
+        for round in 0..settings.rounds {
+            let on_first = round % 2 == 1;
+            for on in [on_first, !on_first] {
+                set(on);
+                let label = if on { "telemetry on" } else { "telemetry off" };
+                let topic = fresh_topic(broker, "e2e-telemetry").await;
+                let sent =
+                    produce_typed(&broker.servers, &topic, messages, settings.concurrency).await;
+                log_run(name, "producer", round + 1, label, n, sent);
+                println!();
+                let read = consume(&broker.servers, topics, total).await;
+                log_run(name, "consumer", round + 1, label, total, read);
+                println!();
+                let i = usize::from(on);
+                best[0][i] = best[0][i].max(rate(n, sent));
+                best[1][i] = best[1][i].max(rate(total, read));
+            }
+        }
+        set(false);
+        [
+            "producer: send_to with traces + metrics vs without",
+            "consumer: run with traces + metrics vs without",
+        ]
+        .into_iter()
+        .zip(best)
+        .map(|(side, [off, on])| Row {
+            broker: name,
+            side,
+            typed: on,
+            raw: off,
+            target: Some(0.95),
+        })
+        .collect()
+    }
+}
+
+#[cfg(not(all(feature = "otel", feature = "metrics")))]
+mod telemetry {
+    use super::{kafka, AnyEntity, Row, Settings};
+
+    // The real one's signature, so the caller is the same.
+    #[allow(clippy::unused_async)]
+    pub(super) async fn side(
+        _: &'static str,
+        _: &kafka::Broker,
+        _: &Settings,
+        _: &[AnyEntity],
+        _: &[String],
+    ) -> Vec<Row> {
+        println!("(the telemetry side needs features otel and metrics: --all-features)");
+        Vec::new()
     }
 }
 

@@ -14,6 +14,10 @@
 //! On a terminal a live line shows the records so far, records/s and the
 //! group's lag (records sent less records handled); every run ends with a
 //! summary table for the producer and one for the group's members.
+//!
+//! `RUST_LOG` shows the crate's spans and events on stderr, each `send` and
+//! `process` span as a line when it closes, with its OpenTelemetry
+//! attributes: `RUST_LOG=kafka_codec=info cargo run --example quickstart`.
 
 #[path = "support/progress.rs"]
 mod progress;
@@ -32,6 +36,13 @@ const MEMBERS: usize = 3;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let messages: u64 = std::env::args().nth(1).map_or(Ok(40), |n| n.parse())?;
     let (brokers, embedded) = embedded::brokers_from_env()?;
     let topic = format!("quickstart-{}", uuid::Uuid::new_v4().simple());

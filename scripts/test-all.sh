@@ -16,7 +16,7 @@ echo "real broker: $KAFKA_BROKERS (Tansu)"
 cargo test --workspace --all-features
 
 echo "the Kafka tests again, on the embedded mock cluster"
-KAFKA_BROKERS= cargo test --all-features --test kafka --test faults --test failures --test partitioned --test exactly_once
+KAFKA_BROKERS= cargo test --all-features --test kafka --test faults --test failures --test partitioned --test exactly_once --test tracing --test metrics
 
 echo "a durable Tansu, restarted mid-run"
 scripts/durable-broker.sh install >/dev/null

@@ -19,9 +19,9 @@ use tracing::Instrument as _;
 
 use super::client::{self, Client};
 use super::dead_letter::{DeadLetters, Failure};
+use super::metrics;
 use super::policy::{FailurePolicy, PoisonPolicy, Recover};
 use super::record::{header, meta_of, Record, Topics};
-use super::metrics;
 use super::stats::{bump, ConsumerStats};
 use super::telemetry::{self, TraceContext};
 use super::tracker::{Step, Tracker};

@@ -68,13 +68,13 @@ mod dispatch;
 pub mod embedded;
 mod exactly_once;
 mod group;
+pub mod metrics;
 mod partitioned;
 mod policy;
 mod producer;
 mod record;
 mod stats;
 mod telemetry;
-mod metrics;
 mod tracker;
 mod transaction;
 
@@ -88,8 +88,8 @@ pub use partitioned::{PartitionReport, Partitioned};
 pub use policy::{Backoff, DeadLetterLimit, FailurePolicy, Permanent, PoisonPolicy, Recover};
 pub use producer::{Delivery, Producer, ProducerBuilder};
 pub use record::Record;
-pub use telemetry::TraceContext;
 pub use stats::ConsumerStats;
+pub use telemetry::TraceContext;
 pub use transaction::{
     Outbox, Transaction, TransactionAction, TransactionalProducer, TransactionalProducerBuilder,
 };

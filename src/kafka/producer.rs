@@ -221,12 +221,8 @@ impl Producer {
         K: ToKey + ?Sized,
         V: Serialize + ?Sized,
     {
-        self.send_encoded(
-            topic,
-            |buf| encode_value(key, value, buf),
-            Propagate::Trace,
-        )
-        .await
+        self.send_encoded(topic, |buf| encode_value(key, value, buf), Propagate::Trace)
+            .await
     }
 
     /// Encodes into a pooled buffer with `encode`, which returns where the

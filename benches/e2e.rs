@@ -670,7 +670,7 @@ mod telemetry {
     use tokio_util::sync::CancellationToken;
     use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::{reload, Layer as _, Registry};
+    use tracing_subscriber::{reload, Layer, Registry};
 
     use super::{
         bounded, consumer_config, fresh_topic, kafka, log_run, produce_typed, rate, AnyEntity, Row,
@@ -716,21 +716,79 @@ mod telemetry {
         }
     }
 
+    type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+    /// What listens while a run is timed.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Mode {
+        /// No span or event enabled, metrics to no-op handles.
+        Off,
+        /// The crate's spans and events recorded by the subscriber (kept
+        /// in its registry, not exported), metrics to a Prometheus recorder:
+        /// what the instrumentation itself costs.
+        Recorded,
+        /// As `Recorded`, spans also built for OpenTelemetry with a 1 %
+        /// trace-id ratio sampler, exported by a batch processor.
+        OtelSampled,
+        /// Every span built and exported through OpenTelemetry (a simple
+        /// processor and an exporter that drops them).
+        OtelAll,
+    }
+
+    impl Mode {
+        pub(super) const ALL: [Mode; 4] =
+            [Mode::Off, Mode::Recorded, Mode::OtelSampled, Mode::OtelAll];
+
+        fn label(self) -> &'static str {
+            match self {
+                Mode::Off => "telemetry off",
+                Mode::Recorded => "spans + metrics recorded",
+                Mode::OtelSampled => "OpenTelemetry, 1 % sampled",
+                Mode::OtelAll => "OpenTelemetry, every span",
+            }
+        }
+
+        fn layer(self) -> BoxedLayer {
+            use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+            let otel = |provider: SdkTracerProvider| {
+                tracing_opentelemetry::layer()
+                    .with_tracer(provider.tracer("e2e"))
+                    .with_filter(LevelFilter::INFO)
+                    .boxed()
+            };
+            match self {
+                Mode::Off => LevelFilter::OFF.boxed(),
+                Mode::Recorded => LevelFilter::INFO.boxed(),
+                Mode::OtelSampled => otel(
+                    SdkTracerProvider::builder()
+                        .with_sampler(Sampler::TraceIdRatioBased(0.01))
+                        .with_batch_exporter(
+                            opentelemetry_sdk::testing::trace::NoopSpanExporter::new(),
+                        )
+                        .build(),
+                ),
+                Mode::OtelAll => otel(
+                    SdkTracerProvider::builder()
+                        .with_simple_exporter(
+                            opentelemetry_sdk::testing::trace::NoopSpanExporter::new(),
+                        )
+                        .build(),
+                ),
+            }
+        }
+    }
+
     struct Installed {
-        filter: reload::Handle<LevelFilter, Registry>,
+        layer: reload::Handle<BoxedLayer, Registry>,
         metrics: Arc<AtomicBool>,
     }
 
     fn installed() -> &'static Installed {
         static INSTALLED: OnceLock<Installed> = OnceLock::new();
         INSTALLED.get_or_init(|| {
-            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-                .with_simple_exporter(opentelemetry_sdk::testing::trace::NoopSpanExporter::new())
-                .build();
-            let (filter, handle) = reload::Layer::new(LevelFilter::OFF);
-            let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("e2e"));
-            let subscriber = tracing_subscriber::registry().with(otel.with_filter(filter));
-            tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+            let (layer, handle) = reload::Layer::new(Mode::Off.layer());
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+                .expect("one subscriber");
             let on = Arc::new(AtomicBool::new(false));
             let recorder = Switch {
                 on: on.clone(),
@@ -738,21 +796,19 @@ mod telemetry {
             };
             metrics::set_global_recorder(recorder).expect("one recorder");
             Installed {
-                filter: handle,
+                layer: handle,
                 metrics: on,
             }
         })
     }
 
-    fn set(on: bool) {
+    fn set(mode: Mode) {
         let installed = installed();
-        let level = if on {
-            LevelFilter::INFO
-        } else {
-            LevelFilter::OFF
-        };
-        installed.filter.reload(level).expect("reload the filter");
-        installed.metrics.store(on, Ordering::SeqCst);
+        installed
+            .layer
+            .reload(mode.layer())
+            .expect("reload the layer");
+        installed.metrics.store(mode != Mode::Off, Ordering::SeqCst);
     }
 
     /// Handles every record of `topics` with `Consumer::run` (a handler that
@@ -780,8 +836,9 @@ mod telemetry {
         started.get().map_or(Duration::ZERO, Instant::elapsed)
     }
 
-    /// Rounds of producing and consuming with telemetry on and off,
-    /// alternating which goes first; the best rate of each counts.
+    /// Rounds of producing and consuming in every [`Mode`], the order
+    /// reversed every other round; the best rate of each counts, and each
+    /// mode is reported against `Off`.
     pub(super) async fn side(
         name: &'static str,
         broker: &kafka::Broker,
@@ -791,40 +848,44 @@ mod telemetry {
     ) -> Vec<Row> {
         let n = messages.len();
         let total = topics.len() * (n + 1);
-        let mut best = [[0f64; 2]; 2]; // [producer, consumer][off, on]
+        let mut best = [[0f64; Mode::ALL.len()]; 2]; // [producer, consumer][mode]
         for round in 0..settings.rounds {
-            let on_first = round % 2 == 1;
-            for on in [on_first, !on_first] {
-                set(on);
-                let label = if on { "telemetry on" } else { "telemetry off" };
+            let mut modes = Mode::ALL;
+            if round % 2 == 1 {
+                modes.reverse();
+            }
+            for mode in modes {
+                set(mode);
                 let topic = fresh_topic(broker, "e2e-telemetry").await;
                 let sent =
                     produce_typed(&broker.servers, &topic, messages, settings.concurrency).await;
-                log_run(name, "producer", round + 1, label, n, sent);
+                log_run(name, "producer", round + 1, mode.label(), n, sent);
                 println!();
                 let read = consume(&broker.servers, topics, total).await;
-                log_run(name, "consumer", round + 1, label, total, read);
+                log_run(name, "consumer", round + 1, mode.label(), total, read);
                 println!();
-                let i = usize::from(on);
+                let i = Mode::ALL
+                    .iter()
+                    .position(|&m| m == mode)
+                    .unwrap_or_default();
                 best[0][i] = best[0][i].max(rate(n, sent));
                 best[1][i] = best[1][i].max(rate(total, read));
             }
         }
-        set(false);
-        [
-            "producer: send_to with traces + metrics vs without",
-            "consumer: run with traces + metrics vs without",
-        ]
-        .into_iter()
-        .zip(best)
-        .map(|(side, [off, on])| Row {
-            broker: name,
-            side,
-            typed: on,
-            raw: off,
-            target: Some(0.95),
-        })
-        .collect()
+        set(Mode::Off);
+        let mut rows = Vec::new();
+        for (side, best) in [("producer: send_to", best[0]), ("consumer: run", best[1])] {
+            for (i, mode) in Mode::ALL.iter().enumerate().skip(1) {
+                rows.push(Row {
+                    broker: name,
+                    side: Box::leak(format!("{side}, {} vs off", mode.label()).into_boxed_str()),
+                    typed: best[i],
+                    raw: best[0],
+                    target: (*mode == Mode::Recorded).then_some(0.95),
+                });
+            }
+        }
+        rows
     }
 }
 

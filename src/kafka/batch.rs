@@ -170,7 +170,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
                 Err(e) => break Err(e),
             };
             let topic: Arc<str> = batch[0].meta().topic.clone();
-            let span = telemetry::batch_span(&topic, batch.len(), &self.core.group);
+            let span = telemetry::batch_span(&topic, batch.len(), self.core.group());
             let started = metrics::timing().then(std::time::Instant::now);
             let done = self
                 .handle_batch(batch, &mut handler, shutdown.as_mut())
@@ -181,7 +181,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
                 telemetry::failed(&span, kind);
             }
             if let Some(started) = started {
-                metrics::processed(&topic, &self.core.group, started.elapsed(), error);
+                metrics::processed(&topic, self.core.group(), started.elapsed(), error);
             }
             match done {
                 Ok((n, finished)) => {
@@ -287,7 +287,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
                     "batch handler failed; retrying from the failed record"
                 );
                 super::stats::bump(&core.stats.retries);
-                metrics::retried(r.topic(), &core.group);
+                metrics::retried(r.topic(), core.group());
                 tokio::select! {
                     () = stop.as_mut() => return Ok((handled, false)),
                     () = tokio::time::sleep(delay) => {}

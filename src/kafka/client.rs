@@ -10,10 +10,9 @@ use rdkafka::consumer::{
 };
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode as C;
-
-use super::codes::{lost_generation, retriable};
 use rdkafka::ClientContext;
 
+use super::codes::{lost_generation, retriable};
 use super::partitioned::Router;
 use super::tracker::Tracker;
 use crate::error::{Error, ErrorKind, Result};
@@ -40,8 +39,11 @@ pub struct CodecContext {
     pub(crate) tracker: Arc<Tracker>,
     pub(crate) router: Option<Arc<Router>>,
     pub(crate) revocations: Revocations,
-    /// The consumer's `group.id` (the consumer lag's label).
+    /// The consumer's `group.id`, for spans and metrics.
     pub(crate) group: String,
+    /// Whether the group rebalances incrementally
+    /// (`partition.assignment.strategy` `cooperative-sticky`).
+    pub(crate) cooperative: bool,
 }
 
 /// When partitions were last revoked, counted in rebalances, so that a
@@ -137,6 +139,35 @@ impl ClientContext for CodecContext {
 }
 
 impl ConsumerContext for CodecContext {
+    /// rdkafka's own, but for the protocol, known from the configuration:
+    /// rdkafka asks librdkafka with `rd_kafka_rebalance_protocol`, a request
+    /// to the group's thread without a timeout, which never returns when the
+    /// revoke comes from a consumer being closed as the group shuts down (a
+    /// consumer's drop then hangs forever, seen on Tansu).
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        tpl: &mut rdkafka::TopicPartitionList,
+    ) {
+        use rdkafka::types::RDKafkaRespErr as E;
+        let rebalance = match err {
+            E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(tpl),
+            E::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(tpl),
+            _ => Rebalance::Error(KafkaError::Rebalance(err.into())),
+        };
+        self.pre_rebalance(consumer, &rebalance);
+        let done = match (err, self.cooperative) {
+            (E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, false) => consumer.assign(tpl),
+            (E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, true) => consumer.incremental_assign(tpl),
+            (E::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, true) => consumer.incremental_unassign(tpl),
+            _ => consumer.unassign(),
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "applying a rebalance failed");
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {

@@ -277,14 +277,19 @@ impl ConsumerBuilder {
             config.set("enable.auto.offset.store", "false");
         }
         let tracker = Arc::new(Tracker::new(self.max_unsettled));
-        let client: Arc<Client> = Arc::new(config.create_with_context(CodecContext {
-            commit_on_revoke: self.commit == CommitMode::Manual,
-            closing: std::sync::atomic::AtomicBool::new(false),
-            tracker: tracker.clone(),
-            router: router.clone(),
-            revocations: client::Revocations::default(),
-            group: config.get("group.id").unwrap_or_default().to_owned(),
-        })?);
+        let client: Arc<Client> = Arc::new(
+            config.create_with_context(CodecContext {
+                commit_on_revoke: self.commit == CommitMode::Manual,
+                closing: std::sync::atomic::AtomicBool::new(false),
+                tracker: tracker.clone(),
+                router: router.clone(),
+                revocations: client::Revocations::default(),
+                group: config.get("group.id").unwrap_or_default().to_owned(),
+                cooperative: config
+                    .get("partition.assignment.strategy")
+                    .is_some_and(|s| s.contains("cooperative")),
+            })?,
+        );
         if let Some(router) = &router {
             router.attach(&client);
         }
@@ -312,7 +317,6 @@ impl ConsumerBuilder {
                 dead_letters,
                 stats: ConsumerStats::default(),
                 tracker,
-                group: self.config.get("group.id").unwrap_or_default().into(),
                 trace: self.trace,
                 _marker: PhantomData,
             }),

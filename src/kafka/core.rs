@@ -96,8 +96,6 @@ pub(crate) struct Core<T: KafkaMessage, C: KafkaCodec<T>> {
     pub(crate) dead_letters: Option<DeadLetters>,
     pub(crate) stats: ConsumerStats,
     pub(crate) tracker: Arc<Tracker>,
-    /// The consumer group, for spans and metrics.
-    pub(crate) group: Arc<str>,
     /// How a `process` span relates to the producer's.
     pub(crate) trace: TraceContext,
     pub(crate) _marker: PhantomData<fn() -> T>,
@@ -116,6 +114,11 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Drop for Core<T, C> {
 }
 
 impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
+    /// The consumer group, for spans and metrics.
+    pub(crate) fn group(&self) -> &str {
+        &self.client.context().group
+    }
+
     /// Takes one message: decodes it, or applies the poison policy and gives
     /// `None` (or the error, under [`PoisonPolicy::Fail`]).
     pub(crate) async fn take(&self, msg: &BorrowedMessage<'_>) -> Result<Option<Record<T>>> {
@@ -123,7 +126,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             dl.saw_one();
         }
         self.track(msg.topic(), msg.partition(), msg.offset());
-        metrics::consumed(msg.topic(), msg.partition(), &self.group);
+        metrics::consumed(msg.topic(), msg.partition(), self.group());
         let err = match self.decode(msg) {
             Ok(record) => {
                 bump(&self.stats.decoded);
@@ -132,8 +135,8 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             Err(err) => err,
         };
         let kind = err.kind().name();
-        metrics::decode_failed(msg.topic(), &self.group, kind);
-        telemetry::failed(&tracing::Span::current(), kind);
+        metrics::decode_failed(msg.topic(), self.group(), kind);
+        telemetry::current_failed(kind);
         tracing::warn!(
             target: "kafka_codec",
             topic = msg.topic(),
@@ -175,7 +178,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         Fut: Future<Output = std::result::Result<(), BoxError>>,
         S: Future<Output = ()>,
     {
-        let span = telemetry::process_span(msg, &self.group, self.trace);
+        let span = telemetry::process_span(msg, self.group(), self.trace);
         let started = metrics::timing().then(std::time::Instant::now);
         let outcome = async {
             match self.take(msg).await? {
@@ -190,7 +193,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         }
         if let Some(started) = started {
             let error = outcome.as_ref().err().map(|e| e.kind().name());
-            metrics::processed(msg.topic(), &self.group, started.elapsed(), error);
+            metrics::processed(msg.topic(), self.group(), started.elapsed(), error);
         }
         outcome
     }
@@ -231,7 +234,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
                 return Ok(Outcome::Recovered);
             }
             let delay = self.failure.backoff.delay(attempt);
-            metrics::retried(msg.topic(), &self.group);
+            metrics::retried(msg.topic(), self.group());
             tracing::warn!(
                 topic = msg.topic(),
                 partition = msg.partition(),
@@ -268,7 +271,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         error: BoxError,
         attempts: u32,
     ) -> Result<()> {
-        telemetry::failed(&tracing::Span::current(), "handler");
+        telemetry::current_failed("handler");
         let topic = match &self.failure.recover {
             Recover::Fail => None,
             Recover::Skip => Some(None),
@@ -322,7 +325,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
                 })?;
                 dl.send(dlq, meta, payload, failure).await?;
                 bump(&self.stats.dead_lettered);
-                metrics::dead_lettered(&meta.topic, &self.group, dlq);
+                metrics::dead_lettered(&meta.topic, self.group(), dlq);
                 tracing::info!(
                     target: "kafka_codec",
                     topic = &*meta.topic,

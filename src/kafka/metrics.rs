@@ -89,26 +89,19 @@ pub(crate) use on::*;
 pub(crate) use off::*;
 
 /// `messaging.client.sent.messages`.
-#[allow(dead_code)]
-pub(crate) const SENT: &str = "messaging.client.sent.messages";
+pub const SENT: &str = "messaging.client.sent.messages";
 /// `messaging.client.consumed.messages`.
-#[allow(dead_code)]
-pub(crate) const CONSUMED: &str = "messaging.client.consumed.messages";
+pub const CONSUMED: &str = "messaging.client.consumed.messages";
 /// `messaging.process.duration`.
-#[allow(dead_code)]
-pub(crate) const PROCESS_DURATION: &str = "messaging.process.duration";
+pub const PROCESS_DURATION: &str = "messaging.process.duration";
 /// `kafka_codec.decode.failures`.
-#[allow(dead_code)]
-pub(crate) const DECODE_FAILURES: &str = "kafka_codec.decode.failures";
+pub const DECODE_FAILURES: &str = "kafka_codec.decode.failures";
 /// `kafka_codec.process.retries`.
-#[allow(dead_code)]
-pub(crate) const RETRIES: &str = "kafka_codec.process.retries";
+pub const RETRIES: &str = "kafka_codec.process.retries";
 /// `kafka_codec.dead_letters`.
-#[allow(dead_code)]
-pub(crate) const DEAD_LETTERS: &str = "kafka_codec.dead_letters";
+pub const DEAD_LETTERS: &str = "kafka_codec.dead_letters";
 /// `kafka_codec.consumer.lag`.
-#[allow(dead_code)]
-pub(crate) const CONSUMER_LAG: &str = "kafka_codec.consumer.lag";
+pub const CONSUMER_LAG: &str = "kafka_codec.consumer.lag";
 
 /// The `statistics.interval.ms` a consumer gets with the feature `metrics`
 /// when it sets none.

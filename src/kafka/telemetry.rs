@@ -105,6 +105,16 @@ pub(crate) fn failed(span: &Span, error_type: &str) {
     span.record("error.type", error_type);
 }
 
+/// Records why the current span's operation failed, if it is one of this
+/// crate's (a record read with `Consumer::next` runs in the caller's span,
+/// which is left alone).
+pub(crate) fn current_failed(error_type: &str) {
+    let span = Span::current();
+    if span.metadata().is_some_and(|m| m.target() == "kafka_codec") {
+        failed(&span, error_type);
+    }
+}
+
 /// `{operation} {topic}`, written only when a span is recorded.
 struct Named<'a>(&'static str, &'a str);
 

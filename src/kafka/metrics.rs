@@ -269,15 +269,7 @@ mod on {
     /// A record of `topic` could not be decoded (`kind`: the error kind's name).
     pub(crate) fn decode_failed(topic: &str, group: &str, kind: &str) {
         with_handles(|r, _| {
-            let key = Key::from_parts(
-                DECODE_FAILURES,
-                vec![
-                    Label::from_static_parts(SYSTEM, "kafka"),
-                    Label::new(TOPIC, topic.to_owned()),
-                    Label::new(GROUP, group.to_owned()),
-                    Label::new(ERROR, kind.to_owned()),
-                ],
-            );
+            let key = key(DECODE_FAILURES, "", topic, None, Some(group), Some(kind));
             r.register_counter(&key, &META).increment(1);
         });
     }
@@ -287,14 +279,7 @@ mod on {
         with_handles(|r, h| {
             h.retried
                 .get_or_insert_with(group, topic, || {
-                    let key = Key::from_parts(
-                        RETRIES,
-                        vec![
-                            Label::from_static_parts(SYSTEM, "kafka"),
-                            Label::new(TOPIC, topic.to_owned()),
-                            Label::new(GROUP, group.to_owned()),
-                        ],
-                    );
+                    let key = key(RETRIES, "", topic, None, Some(group), None);
                     r.register_counter(&key, &META)
                 })
                 .increment(1);
@@ -304,15 +289,8 @@ mod on {
     /// A record of `topic` went to the dead-letter topic `dlq`.
     pub(crate) fn dead_lettered(topic: &str, group: &str, dlq: &str) {
         with_handles(|r, _| {
-            let key = Key::from_parts(
-                DEAD_LETTERS,
-                vec![
-                    Label::from_static_parts(SYSTEM, "kafka"),
-                    Label::new(TOPIC, topic.to_owned()),
-                    Label::new(GROUP, group.to_owned()),
-                    Label::new(DEAD_LETTER_TOPIC, dlq.to_owned()),
-                ],
-            );
+            let key = key(DEAD_LETTERS, "", topic, None, Some(group), None)
+                .with_extra_labels(vec![Label::new(DEAD_LETTER_TOPIC, dlq.to_owned())]);
             r.register_counter(&key, &META).increment(1);
         });
     }

@@ -54,6 +54,26 @@ async fn polymorphic_hierarchy_round_trips_with_headers() {
             if record.key().is_some() {
                 assert_eq!(record.key(), Some(&key[..]));
             }
+            // The borrowed accessors and the owned metadata built on demand
+            // say the same.
+            assert_eq!(record.topic(), topic);
+            assert_eq!(record.payload(), &value.to_bytes().unwrap()[..]);
+            let meta = record.meta();
+            assert_eq!(
+                (&*meta.topic, meta.partition, meta.offset),
+                (topic.as_str(), record.partition(), record.offset())
+            );
+            assert_eq!(meta.key.as_deref(), record.key());
+            let owned: Vec<_> = meta
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_deref()))
+                .collect();
+            assert_eq!(owned, record.headers().collect::<Vec<_>>());
+            assert!(
+                owned.len() >= 2,
+                "content type and type name at least: {owned:?}"
+            );
             got.insert(value.base().id, format!("{value:?}"));
         }
     })

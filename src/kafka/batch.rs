@@ -169,7 +169,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
                 Ok(batch) => batch,
                 Err(e) => break Err(e),
             };
-            let topic: Arc<str> = batch[0].meta().topic.clone();
+            let topic: Arc<str> = Arc::from(batch[0].topic());
             let span = telemetry::batch_span(&topic, batch.len(), self.core.group());
             let started = metrics::timing().then(std::time::Instant::now);
             let done = self

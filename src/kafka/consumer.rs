@@ -15,7 +15,7 @@ use super::dead_letter::{producer_config, DeadLetters};
 use super::partitioned::Router;
 use super::policy::{DeadLetterLimit, FailurePolicy, PoisonPolicy, Recover};
 use super::producer::Producer;
-use super::record::{Record, Topics};
+use super::record::Record;
 use super::stats::ConsumerStats;
 use super::telemetry::TraceContext;
 use super::tracker::Tracker;
@@ -313,7 +313,6 @@ impl ConsumerBuilder {
                 failure: self.failure,
                 commit: self.commit,
                 limits: self.limits,
-                topics: Topics::default(),
                 dead_letters,
                 stats: ConsumerStats::default(),
                 tracker,

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use rdkafka::consumer::Consumer as _;
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Headers as _, Message};
 use rdkafka::TopicPartitionList;
 use tracing::Instrument as _;
 
@@ -21,7 +21,7 @@ use super::client::{self, Client};
 use super::dead_letter::{DeadLetters, Failure};
 use super::metrics;
 use super::policy::{FailurePolicy, PoisonPolicy, Recover};
-use super::record::{header, meta_of, Record, Topics};
+use super::record::{meta_of, Raw, Record};
 use super::stats::{bump, ConsumerStats};
 use super::telemetry::{self, TraceContext};
 use super::tracker::{Step, Tracker};
@@ -40,18 +40,18 @@ pub(crate) struct HeaderLimits {
 }
 
 impl HeaderLimits {
-    fn exceeded(&self, meta: &RecordMeta) -> Option<String> {
-        if meta.headers.len() > self.count {
+    fn exceeded(&self, headers: Option<&BorrowedHeaders>) -> Option<String> {
+        let headers = headers?;
+        if headers.count() > self.count {
             return Some(format!(
                 "{} headers, more than the limit of {}",
-                meta.headers.len(),
+                headers.count(),
                 self.count
             ));
         }
-        let bytes: usize = meta
-            .headers
+        let bytes: usize = headers
             .iter()
-            .map(|(k, v)| k.len() + v.as_ref().map_or(0, bytes::Bytes::len))
+            .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
             .sum();
         (bytes > self.bytes).then(|| {
             format!(
@@ -92,7 +92,6 @@ pub(crate) struct Core<T: KafkaMessage, C: KafkaCodec<T>> {
     pub(crate) failure: FailurePolicy,
     pub(crate) commit: CommitMode,
     pub(crate) limits: HeaderLimits,
-    pub(crate) topics: Topics,
     pub(crate) dead_letters: Option<DeadLetters>,
     pub(crate) stats: ConsumerStats,
     pub(crate) tracker: Arc<Tracker>,
@@ -152,7 +151,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             PoisonPolicy::DeadLetter(topic) => Some(topic.as_str()),
         };
         let meta = err.record().cloned();
-        let meta = meta.unwrap_or_else(|| meta_of(msg, &self.topics).0);
+        let meta = meta.unwrap_or_else(|| meta_of(msg));
         let message = err.to_string();
         let failure = Failure {
             kind: err.kind().name(),
@@ -229,7 +228,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
                 Err(e) => e,
             };
             if !self.failure.retries(attempt, &error) {
-                let (meta, _) = meta_of(msg, &self.topics);
+                let meta = meta_of(msg);
                 self.fail(meta, msg.payload(), error, attempt).await?;
                 return Ok(Outcome::Recovered);
             }
@@ -366,54 +365,60 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     }
 
     /// Decodes one message into a record, or an error carrying the raw
-    /// record.
+    /// record. The payload is decoded where librdkafka keeps it; the record
+    /// is copied out only once it decoded.
     pub(crate) fn decode(&self, msg: &BorrowedMessage<'_>) -> Result<Record<T>> {
-        let (meta, shared_payload) = meta_of(msg, &self.topics);
-        if let Some(why) = self.limits.exceeded(&meta) {
-            let mut e = Error::new(ErrorKind::Header {
+        let headers = msg.headers();
+        if let Some(why) = self.limits.exceeded(headers) {
+            let raw = Raw::of(msg);
+            return Err(Error::new(ErrorKind::Header {
                 name: "*".into(),
                 reason: why,
-            });
-            if let Some(p) = shared_payload {
-                e = e.payload_bytes(p);
-            }
-            return Err(e.at_record(meta));
+            })
+            .payload_bytes(raw.payload_bytes())
+            .at_record(raw.meta()));
         }
-        let Some(shared_payload) = shared_payload else {
+        let Some(payload) = msg.payload() else {
             return Err(Error::malformed(
                 self.codec.content_type().to_owned(),
                 Position::Unknown,
                 "the record has no value (a tombstone)",
                 &[],
             )
-            .at_record(meta));
-        };
-        let payload: &[u8] = &shared_payload;
-        let text = |name: &str| -> Result<Option<&str>> {
-            header(&meta, name)
-                .map(|v| {
-                    std::str::from_utf8(v).map_err(|_| {
-                        Error::with_payload(
-                            ErrorKind::Header {
-                                name: name.to_owned(),
-                                reason: "not UTF-8".into(),
-                            },
-                            payload,
-                        )
-                    })
-                })
-                .transpose()
+            .at_record(meta_of(msg)));
         };
         let decoded = (|| {
-            let content_type = text(headers::CONTENT_TYPE)?;
-            let type_name = text(headers::TYPE)?;
+            let content_type = text_header(headers, headers::CONTENT_TYPE, payload)?;
+            let type_name = text_header(headers, headers::TYPE, payload)?;
             // `decode_with` refuses a content type the codec does not read.
             T::decode_with(&self.codec, payload, &Hints::new(content_type, type_name))
         })();
         match decoded {
-            Ok(value) => Ok(Record::new(meta, shared_payload.clone(), value)),
-            Err(e) => Err(e.at_record(meta)),
+            Ok(value) => Ok(Record::new(Raw::of(msg), value)),
+            Err(e) => Err(e.at_record(meta_of(msg))),
         }
+    }
+}
+
+/// The first header called `name`, as text; not UTF-8 is an error carrying
+/// the payload.
+fn text_header<'a>(
+    headers: Option<&'a BorrowedHeaders>,
+    name: &str,
+    payload: &[u8],
+) -> Result<Option<&'a str>> {
+    let Some(value) = headers.and_then(|hs| hs.iter().find(|h| h.key == name)?.value) else {
+        return Ok(None);
+    };
+    match std::str::from_utf8(value) {
+        Ok(text) => Ok(Some(text)),
+        Err(_) => Err(Error::with_payload(
+            ErrorKind::Header {
+                name: name.to_owned(),
+                reason: "not UTF-8".into(),
+            },
+            payload,
+        )),
     }
 }
 

@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
@@ -6,19 +6,24 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use crate::error::RecordMeta;
 
 /// A decoded record: the value plus everything Kafka said about it.
+///
+/// What Kafka said is kept as librdkafka gave it, copied once into one
+/// buffer (topic, payload, key, header names and values): the accessors
+/// borrow from it, and the owned [`RecordMeta`] is built only when asked
+/// for, by [`meta`](Self::meta) or [`into_parts`](Self::into_parts).
 #[derive(Debug, Clone)]
 pub struct Record<T> {
-    meta: RecordMeta,
-    payload: Bytes,
     value: T,
+    raw: Raw,
+    meta: OnceLock<RecordMeta>,
 }
 
 impl<T> Record<T> {
-    pub(crate) fn new(meta: RecordMeta, payload: Bytes, value: T) -> Self {
+    pub(crate) fn new(raw: Raw, value: T) -> Self {
         Record {
-            meta,
-            payload,
             value,
+            raw,
+            meta: OnceLock::new(),
         }
     }
 
@@ -34,47 +39,61 @@ impl<T> Record<T> {
 
     /// Splits into metadata, raw payload and value.
     pub fn into_parts(self) -> (RecordMeta, Bytes, T) {
-        (self.meta, self.payload, self.value)
+        let payload = self.raw.payload_bytes();
+        let meta = match self.meta.into_inner() {
+            Some(meta) => meta,
+            None => self.raw.meta(),
+        };
+        (meta, payload, self.value)
     }
 
-    /// Topic, partition, offset, key, headers and timestamp.
+    /// Topic, partition, offset, key, headers and timestamp, as owned
+    /// values (built on the first call).
     pub fn meta(&self) -> &RecordMeta {
-        &self.meta
+        self.meta.get_or_init(|| self.raw.meta())
     }
 
     /// The topic.
     pub fn topic(&self) -> &str {
-        &self.meta.topic
+        self.raw.topic()
     }
 
     /// The partition.
     pub fn partition(&self) -> i32 {
-        self.meta.partition
+        self.raw.partition
     }
 
     /// The offset.
     pub fn offset(&self) -> i64 {
-        self.meta.offset
+        self.raw.offset
     }
 
     /// The key's raw bytes.
     pub fn key(&self) -> Option<&[u8]> {
-        self.meta.key.as_deref()
+        self.raw.key()
     }
 
     /// The timestamp in milliseconds since the Unix epoch, when known.
     pub fn timestamp(&self) -> Option<i64> {
-        self.meta.timestamp
+        self.raw.timestamp
     }
 
     /// The first header called `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        header(&self.meta, name)
+        self.headers()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v)
+    }
+
+    /// The headers, in order: name and raw value (`None` for a header
+    /// without a value).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> + '_ {
+        self.raw.headers()
     }
 
     /// The raw payload the value was decoded from.
     pub fn payload(&self) -> &[u8] {
-        &self.payload
+        &self.raw.bytes[self.raw.topic_end..self.raw.payload_end]
     }
 }
 
@@ -85,65 +104,211 @@ pub(crate) fn header<'a>(meta: &'a RecordMeta, name: &str) -> Option<&'a [u8]> {
         .and_then(|(_, v)| v.as_deref())
 }
 
-/// The topic names a consumer has seen, shared by its records.
-#[derive(Debug, Default)]
-pub(crate) struct Topics(std::sync::Mutex<Vec<Arc<str>>>);
+/// The owned metadata of a message (a copy, for errors and dead letters).
+pub(crate) fn meta_of(msg: &BorrowedMessage<'_>) -> RecordMeta {
+    Raw::of(msg).meta()
+}
 
-impl Topics {
-    fn get(&self, topic: &str) -> Arc<str> {
-        let Ok(mut seen) = self.0.lock() else {
-            return topic.into();
+/// Marks a header without a value in [`Raw`]'s length table.
+const NO_VALUE: u32 = u32::MAX;
+
+/// A message copied out of librdkafka's buffer in one allocation: the
+/// topic, the payload, the key, a table of the headers' lengths (two
+/// little-endian `u32`s each), then each header's name and value.
+#[derive(Debug, Clone)]
+pub(crate) struct Raw {
+    bytes: Bytes,
+    partition: i32,
+    offset: i64,
+    timestamp: Option<i64>,
+    topic_end: usize,
+    payload_end: usize,
+    /// `None` when the record has no key.
+    key_end: Option<usize>,
+    table_start: usize,
+    /// Where the header names and values start, after the table.
+    headers_start: usize,
+}
+
+impl Raw {
+    /// Copies a message; a missing payload is kept as an empty one.
+    pub(crate) fn of(msg: &BorrowedMessage<'_>) -> Raw {
+        let headers = msg.headers();
+        let headers = || {
+            headers
+                .into_iter()
+                .flat_map(|hs| hs.iter().map(|h| (h.key, h.value)))
         };
-        if let Some(t) = seen.iter().find(|t| ***t == *topic) {
-            return t.clone();
+        Raw::new(
+            msg.topic(),
+            msg.partition(),
+            msg.offset(),
+            msg.timestamp().to_millis(),
+            msg.payload().unwrap_or_default(),
+            msg.key(),
+            headers,
+        )
+    }
+
+    /// Copies the parts of a record.
+    pub(crate) fn new<'a, H, I>(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        timestamp: Option<i64>,
+        payload: &[u8],
+        key: Option<&[u8]>,
+        headers: H,
+    ) -> Raw
+    where
+        H: Fn() -> I,
+        I: Iterator<Item = (&'a str, Option<&'a [u8]>)>,
+    {
+        let (count, header_bytes) = headers().fold((0, 0), |(n, len), (k, v)| {
+            (n + 1, len + k.len() + v.map_or(0, <[u8]>::len))
+        });
+        let mut buf = Vec::with_capacity(
+            topic.len() + payload.len() + key.map_or(0, <[u8]>::len) + header_bytes + 8 * count,
+        );
+        buf.extend_from_slice(topic.as_bytes());
+        let topic_end = buf.len();
+        buf.extend_from_slice(payload);
+        let payload_end = buf.len();
+        let key_end = key.map(|k| {
+            buf.extend_from_slice(k);
+            buf.len()
+        });
+        // The length table first, filled as the names and values follow it.
+        let table_start = buf.len();
+        buf.resize(table_start + 8 * count, 0);
+        for (i, (k, v)) in headers().enumerate() {
+            // Kafka bounds a record far below 4 GiB.
+            let len = |n: usize| u32::try_from(n).unwrap_or(NO_VALUE - 1);
+            let value_len = v.map_or(NO_VALUE, |v| len(v.len()));
+            let at = table_start + 8 * i;
+            buf[at..at + 4].copy_from_slice(&len(k.len()).to_le_bytes());
+            buf[at + 4..at + 8].copy_from_slice(&value_len.to_le_bytes());
+            buf.extend_from_slice(k.as_bytes());
+            buf.extend_from_slice(v.unwrap_or_default());
         }
-        let t: Arc<str> = topic.into();
-        // Bounded: a consumer subscribed by pattern may see many topics.
-        if seen.len() < 1024 {
-            seen.push(t.clone());
+        Raw {
+            bytes: Bytes::from(buf),
+            partition,
+            offset,
+            timestamp,
+            topic_end,
+            payload_end,
+            key_end,
+            table_start,
+            headers_start: table_start + 8 * count,
         }
-        t
+    }
+
+    fn topic(&self) -> &str {
+        // Copied from a `&str`: always UTF-8.
+        std::str::from_utf8(&self.bytes[..self.topic_end]).unwrap_or_default()
+    }
+
+    fn key(&self) -> Option<&[u8]> {
+        self.key_end.map(|end| &self.bytes[self.payload_end..end])
+    }
+
+    pub(crate) fn payload_bytes(&self) -> Bytes {
+        self.bytes.slice(self.topic_end..self.payload_end)
+    }
+
+    fn headers(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> + '_ {
+        let mut at = self.headers_start;
+        self.bytes[self.table_start..self.headers_start]
+            .chunks_exact(8)
+            .map(move |lens| {
+                let word =
+                    |i: usize| u32::from_le_bytes([lens[i], lens[i + 1], lens[i + 2], lens[i + 3]]);
+                let (name_len, value_len) = (word(0) as usize, word(4));
+                let name = &self.bytes[at..at + name_len];
+                at += name_len;
+                let value = (value_len != NO_VALUE).then(|| {
+                    let v = &self.bytes[at..at + value_len as usize];
+                    at += v.len();
+                    v
+                });
+                // Copied from a `&str`: always UTF-8.
+                (std::str::from_utf8(name).unwrap_or_default(), value)
+            })
+    }
+
+    /// The owned metadata.
+    pub(crate) fn meta(&self) -> RecordMeta {
+        let range_of = |part: &[u8]| {
+            let start = part.as_ptr() as usize - self.bytes.as_ptr() as usize;
+            self.bytes.slice(start..start + part.len())
+        };
+        RecordMeta {
+            topic: Arc::from(self.topic()),
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key().map(range_of),
+            headers: self
+                .headers()
+                .map(|(k, v)| (k.to_owned(), v.map(range_of)))
+                .collect(),
+            timestamp: self.timestamp,
+        }
     }
 }
 
-/// Copies what a record's decoding or dead-lettering may need out of
-/// librdkafka's buffer: key, header values and payload into one shared
-/// buffer (one allocation), the metadata pointing into it.
-pub(crate) fn meta_of(msg: &BorrowedMessage<'_>, topics: &Topics) -> (RecordMeta, Option<Bytes>) {
-    let key = msg.key();
-    let payload = msg.payload();
-    let hs = msg.headers();
-    let header_bytes: usize = hs.map_or(0, |hs| {
-        hs.iter().map(|h| h.value.map_or(0, <[u8]>::len)).sum()
-    });
-    let mut buf = Vec::with_capacity(
-        key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len) + header_bytes,
-    );
-    let mut put = |part: &[u8]| {
-        let start = buf.len();
-        buf.extend_from_slice(part);
-        start..buf.len()
-    };
-    let key_at = key.map(&mut put);
-    let payload_at = payload.map(&mut put);
-    let header_at: Vec<(String, Option<std::ops::Range<usize>>)> = hs
-        .map(|hs| {
-            hs.iter()
-                .map(|h| (h.key.to_owned(), h.value.map(&mut put)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let shared = Bytes::from(buf);
-    let meta = RecordMeta {
-        topic: topics.get(msg.topic()),
-        partition: msg.partition(),
-        offset: msg.offset(),
-        key: key_at.map(|r| shared.slice(r)),
-        headers: header_at
-            .into_iter()
-            .map(|(k, v)| (k, v.map(|r| shared.slice(r))))
-            .collect(),
-        timestamp: msg.timestamp().to_millis(),
-    };
-    (meta, payload_at.map(|r| shared.slice(r)))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_keeps_every_part_in_place() {
+        let headers = [
+            ("content-type", Some(&b"application/json"[..])),
+            ("empty", None),
+            ("ce_type", Some(&b""[..])),
+            ("content-type", Some(&b"second"[..])),
+        ];
+        let raw = Raw::new("orders", 3, 42, Some(7), b"{\"a\":1}", Some(b"k1"), || {
+            headers.iter().copied()
+        });
+        let record = Record::new(raw, ());
+        assert_eq!(record.topic(), "orders");
+        assert_eq!(
+            (record.partition(), record.offset(), record.timestamp()),
+            (3, 42, Some(7))
+        );
+        assert_eq!(record.payload(), b"{\"a\":1}");
+        assert_eq!(record.key(), Some(&b"k1"[..]));
+        assert_eq!(record.headers().collect::<Vec<_>>(), headers);
+        assert_eq!(
+            record.header("content-type"),
+            Some(&b"application/json"[..])
+        );
+        assert_eq!(record.header("empty"), None);
+        assert_eq!(record.header("ce_type"), Some(&b""[..]));
+        let meta = record.meta().clone();
+        assert_eq!(&*meta.topic, "orders");
+        assert_eq!(meta.key.as_deref(), Some(&b"k1"[..]));
+        let owned: Vec<_> = meta
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        assert_eq!(owned, headers);
+        let (parts, payload, ()) = record.into_parts();
+        assert_eq!(&payload[..], b"{\"a\":1}");
+        assert_eq!(parts.offset, 42);
+    }
+
+    #[test]
+    fn raw_without_key_or_headers() {
+        let raw = Raw::new("t", 0, 0, None, b"", None, std::iter::empty);
+        let record = Record::new(raw, 1u8);
+        assert_eq!(record.key(), None);
+        assert_eq!(record.payload(), b"");
+        assert_eq!(record.headers().count(), 0);
+        assert!(record.meta().headers.is_empty());
+        assert_eq!(record.meta().key, None);
+    }
 }

@@ -378,6 +378,77 @@ fn poly_decode(c: &mut Criterion) {
     g.finish();
 }
 
+/// The sample's types as serde's own internally tagged enum: what a closed
+/// hierarchy would write without trait objects, the baseline of
+/// trait-object encoding.
+#[derive(Serialize)]
+#[serde(tag = "type")]
+enum TaggedEntity {
+    Order(Order),
+    Employee(Employee),
+}
+
+/// Encodes one trait object four ways: `fast_path` (`to_bytes`, the
+/// monomorphic encoder), `typetag` (`serde_json::to_vec` of the box, through
+/// erased-serde), `tagged_enum` (the same value in a `#[serde(tag = "type")]`
+/// enum) and `concrete` (the struct alone, without the tag).
+fn poly_encode_one<T>(g: &mut Group<'_>, label: &'static str, value: T, tagged: &TaggedEntity)
+where
+    T: Entity + KafkaMessage,
+{
+    let boxed: Box<dyn Entity> = Box::new(value);
+    let bytes = boxed.to_bytes().unwrap();
+    // The first three write the same bytes.
+    assert_eq!(serde_json::to_vec(&boxed).unwrap(), bytes);
+    assert_eq!(serde_json::to_vec(tagged).unwrap(), bytes);
+    let concrete = boxed.downcast_ref::<T>().unwrap();
+
+    let mut fast_path = || black_box(&boxed).to_bytes().unwrap();
+    let mut typetag = || serde_json::to_vec(black_box(&boxed)).unwrap();
+    let mut tagged_enum = || serde_json::to_vec(black_box(tagged)).unwrap();
+    let mut untagged = || serde_json::to_vec(black_box(concrete)).unwrap();
+    let len = bytes.len();
+    g.bench("fast_path", label, len, &mut fast_path);
+    g.bench("typetag", label, len, &mut typetag);
+    g.bench("tagged_enum", label, len, &mut tagged_enum);
+    g.bench("concrete", label, len, &mut untagged);
+    g.paired(
+        ("fast_path", &mut fast_path),
+        ("tagged_enum", &mut tagged_enum),
+        label,
+    );
+    g.paired(
+        ("typetag", &mut typetag),
+        ("tagged_enum", &mut tagged_enum),
+        label,
+    );
+    g.paired(
+        ("fast_path", &mut fast_path),
+        ("typetag", &mut typetag),
+        label,
+    );
+    g.paired(
+        ("fast_path", &mut fast_path),
+        ("concrete", &mut untagged),
+        label,
+    );
+}
+
+fn poly_encode(c: &mut Criterion) {
+    let p = payloads();
+    let mut g = Group::new(c, "poly/encode");
+    let order = |label, order: Order, g: &mut Group<'_>| {
+        let tagged = TaggedEntity::Order(order.clone());
+        poly_encode_one(g, label, order, &tagged);
+    };
+    order("Order-0", sample::order_with(&mut rng(), 0), &mut g);
+    let tagged = TaggedEntity::Employee(employee());
+    poly_encode_one(&mut g, "Employee", employee(), &tagged);
+    order("Order-1KB", p.medium.value.clone(), &mut g);
+    order("Order-10KB", p.large.value.clone(), &mut g);
+    g.finish();
+}
+
 // ---------------------------------------------------------------------------
 // 3. Hierarchies: #[kafka(base)] against the same fields inline, and against
 //    #[serde(flatten)]
@@ -592,8 +663,7 @@ impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for VersionedJson {
     }
 
     fn encode(&self, value: &T, buf: &mut Vec<u8>) -> Result<(), Error> {
-        buf.push(self.version);
-        serde_json::to_writer(buf, value).map_err(|e| Error::encode(Self::CONTENT_TYPE, e))
+        self.encode_value(value, buf)
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<T, Error> {
@@ -613,6 +683,15 @@ impl SerdeCodec for VersionedJson {
         tag_key: &'static str,
     ) -> Result<Option<std::borrow::Cow<'a, str>>, Error> {
         Json::new().find_tag(self.body(bytes)?, tag_key)
+    }
+
+    fn encode_value<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        buf.push(self.version);
+        serde_json::to_writer(buf, value).map_err(|e| Error::encode(Self::CONTENT_TYPE, e))
     }
 
     fn decode_checked<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, Error> {
@@ -724,14 +803,14 @@ fn user_codec(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = json_encode, json_decode, poly_decode, hierarchy, msgpack, user_codec
+    targets = json_encode, json_decode, poly_decode, poly_encode, hierarchy, msgpack, user_codec
 }
 
 #[cfg(not(feature = "msgpack"))]
 criterion_group! {
     name = benches;
     config = config();
-    targets = json_encode, json_decode, poly_decode, hierarchy, user_codec
+    targets = json_encode, json_decode, poly_decode, poly_encode, hierarchy, user_codec
 }
 
 // ---------------------------------------------------------------------------
@@ -774,6 +853,10 @@ const PAIRS: &[Pair] = &[
     pair("poly/decode", "fast_path", "concrete", Some(0.8)),
     pair("poly/decode", "typetag", "concrete", None),
     pair("poly/decode", "fast_path", "typetag", None),
+    pair("poly/encode", "fast_path", "tagged_enum", Some(0.95)),
+    pair("poly/encode", "typetag", "tagged_enum", None),
+    pair("poly/encode", "fast_path", "typetag", None),
+    pair("poly/encode", "fast_path", "concrete", None),
     pair("hierarchy/decode", "kafka(base)", "inline", Some(0.9)),
     pair("hierarchy/decode", "serde(flatten)", "inline", None),
     pair("hierarchy/encode", "kafka(base)", "inline", Some(0.9)),

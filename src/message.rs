@@ -45,6 +45,21 @@ pub trait KafkaMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
         false
     }
 
+    /// Appends the encoding of `value` with `codec` to `buf`: what producers
+    /// and [`to_bytes`](KafkaMessage::to_bytes) call.
+    ///
+    /// The default calls [`KafkaCodec::encode`]. Trait objects override it
+    /// to encode the concrete value with its own serde code, the tag written
+    /// first (the [fast path](crate::poly#the-fast-path)), writing the same
+    /// bytes as `codec.encode`. On error, `buf` may hold a partial encoding.
+    fn encode_with<C: KafkaCodec<Self> + ?Sized>(
+        &self,
+        codec: &C,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        codec.encode(self, buf)
+    }
+
     /// Decodes a value with `codec`, using what the headers say: a content
     /// type the codec does not read is refused here.
     ///
@@ -67,11 +82,11 @@ pub trait KafkaMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
         Ok(())
     }
 
-    /// Encodes with the default codec.
+    /// Encodes with the default codec, using the fast path where there is one.
     fn to_bytes(&self) -> Result<Vec<u8>> {
         // As serde_json::to_vec does: small payloads then fit in one allocation.
         let mut buf = Vec::with_capacity(128);
-        Self::Codec::default().encode(self, &mut buf)?;
+        self.encode_with(&Self::Codec::default(), &mut buf)?;
         Ok(buf)
     }
 

@@ -9,9 +9,11 @@ pub use crate::inherit::{
     contains, fill_slot, required, FieldSeed, Flatten, Views, ViewsAny, ViewsFlatten,
 };
 pub use crate::poly::{
-    check, decode, BuiltinCodecs, Downcast, Entry, Polymorphic, Registry, Upcast,
+    check, decode, encode, encode_tagged, BuiltinCodecs, Downcast, Entry, Polymorphic, Registry,
+    Upcast,
 };
 
+pub use core::any::Any;
 pub use std::boxed::Box;
 pub use std::option::Option;
 pub use std::result::Result;

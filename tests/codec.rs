@@ -101,7 +101,7 @@ prop_compose! {
 }
 
 /// A codec written by a user: JSON behind a one-byte version prefix. It
-/// counts, per thread, how often each decode path runs.
+/// counts, per thread, how often each encode and decode path runs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Versioned;
 
@@ -110,6 +110,10 @@ thread_local! {
     static FAST: Cell<u32> = const { Cell::new(0) };
     /// Decodes through `KafkaCodec::decode` (for a trait object: typetag).
     static GENERIC: Cell<u32> = const { Cell::new(0) };
+    /// Encodes by the fast path (`SerdeCodec::encode_value`).
+    static FAST_ENCODE: Cell<u32> = const { Cell::new(0) };
+    /// Encodes through `KafkaCodec::encode` (for a trait object: typetag).
+    static GENERIC_ENCODE: Cell<u32> = const { Cell::new(0) };
 }
 
 fn bump(counter: &'static std::thread::LocalKey<Cell<u32>>) {
@@ -119,6 +123,14 @@ fn bump(counter: &'static std::thread::LocalKey<Cell<u32>>) {
 /// (fast-path decodes, generic decodes) on this thread so far, reset.
 fn decodes() -> (u32, u32) {
     (FAST.with(|c| c.replace(0)), GENERIC.with(|c| c.replace(0)))
+}
+
+/// (fast-path encodes, generic encodes) on this thread so far, reset.
+fn encodes() -> (u32, u32) {
+    (
+        FAST_ENCODE.with(|c| c.replace(0)),
+        GENERIC_ENCODE.with(|c| c.replace(0)),
+    )
 }
 
 impl Versioned {
@@ -145,8 +157,8 @@ impl<T: Serialize + serde::de::DeserializeOwned> KafkaCodec<T> for Versioned {
         "application/vnd.example.v1+json"
     }
     fn encode(&self, value: &T, buf: &mut Vec<u8>) -> Result<(), Error> {
-        buf.push(1);
-        serde_json::to_writer(buf, value).map_err(|e| Error::encode("versioned", e))
+        bump(&GENERIC_ENCODE);
+        write(value, buf)
     }
     fn decode(&self, bytes: &[u8]) -> Result<T, Error> {
         bump(&GENERIC);
@@ -169,6 +181,20 @@ impl SerdeCodec for Versioned {
         bump(&FAST);
         Self::from_json(bytes)
     }
+    fn encode_value<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        bump(&FAST_ENCODE);
+        write(value, buf)
+    }
+}
+
+/// What `Versioned` writes, both ways.
+fn write<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<(), Error> {
+    buf.push(1);
+    serde_json::to_writer(buf, value).map_err(|e| Error::encode("versioned", e))
 }
 
 /// A trait whose objects `Versioned` decodes on the fast path.
@@ -494,4 +520,260 @@ fn a_user_codec_the_trait_does_not_name_decodes_through_typetag() {
     let back = <Box<dyn Plain>>::decode_with(&Versioned, &bytes, &Hints::NONE).unwrap();
     assert_eq!(back.downcast_ref::<Circle>(), Some(&circle()));
     assert_eq!(decodes(), (0, 1));
+}
+
+// ---------------------------------------------------------------------------
+// Trait objects encoded on the fast path
+
+/// A struct whose fields serde writes as a map (`#[serde(flatten)]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+pub struct Framed {
+    #[serde(flatten)]
+    square: Square,
+    note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+pub struct Dot;
+
+/// A newtype around a struct: written as the struct.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+pub struct Boxed(Square);
+
+/// A newtype around a number: `{"type":"Meters","value":2.5}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+pub struct Meters(f64);
+
+/// A newtype around a UUID, which serde writes as text or bytes depending on
+/// the format; typetag asks its value as text, whatever the codec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+pub struct Ident(uuid::Uuid);
+
+/// A tuple struct: typetag buffers it, so it stays on typetag's path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+pub struct Point(i32, i32);
+
+/// An enum with every kind of variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+pub enum Mode {
+    Off,
+    Level(u8),
+    Span { from: u8, to: u8 },
+}
+
+/// A struct with a field named like the tag key: typetag skips it when it
+/// holds the tag and fails otherwise; both stay on typetag's path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+pub struct Typed {
+    #[serde(rename = "type")]
+    kind: String,
+    n: u8,
+}
+
+#[kafka_codec::polymorphic]
+impl Figure for Framed {}
+#[kafka_codec::polymorphic]
+impl Figure for Dot {}
+#[kafka_codec::polymorphic]
+impl Figure for Boxed {}
+#[kafka_codec::polymorphic]
+impl Figure for Meters {}
+#[kafka_codec::polymorphic]
+impl Figure for Ident {}
+#[kafka_codec::polymorphic]
+impl Figure for Point {}
+#[kafka_codec::polymorphic]
+impl Figure for Mode {}
+#[kafka_codec::polymorphic]
+impl Figure for Typed {}
+
+/// `figure` encoded with `codec` both ways: the fast path
+/// (`KafkaMessage::encode_with`) and typetag (`KafkaCodec::encode`, which
+/// serializes `Box<dyn Figure>` through typetag's `Serialize`).
+#[allow(clippy::borrowed_box)] // the message type is the box
+fn both_ways<C: KafkaCodec<Box<dyn Figure>>>(
+    codec: &C,
+    figure: &Box<dyn Figure>,
+) -> (kafka_codec::Result<Vec<u8>>, kafka_codec::Result<Vec<u8>>) {
+    let mut fast = b"kept".to_vec();
+    let fast = figure.encode_with(codec, &mut fast).map(|()| fast);
+    let mut typetag = b"kept".to_vec();
+    let typetag = codec.encode(figure, &mut typetag).map(|()| typetag);
+    (fast, typetag)
+}
+
+/// Every shape, whether the fast path writes it (else typetag), and what
+/// typetag writes for it in JSON.
+fn shapes() -> Vec<(Box<dyn Figure>, bool, &'static str)> {
+    let id = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+    vec![
+        (
+            Box::new(circle()),
+            true,
+            r#"{"type":"Circle","r":2.5,"label":"unit \"circle\""}"#,
+        ),
+        (
+            Box::new(Framed {
+                square: Square { side: 4 },
+                note: "n".into(),
+            }),
+            true,
+            r#"{"type":"Framed","side":4,"note":"n"}"#,
+        ),
+        (Box::new(Dot), true, r#"{"type":"Dot"}"#),
+        (
+            Box::new(Boxed(Square { side: 5 })),
+            true,
+            r#"{"type":"Boxed","side":5}"#,
+        ),
+        (
+            Box::new(Meters(2.5)),
+            true,
+            r#"{"type":"Meters","value":2.5}"#,
+        ),
+        (
+            Box::new(Ident(id)),
+            true,
+            r#"{"type":"Ident","value":"01234567-89ab-cdef-0123-456789abcdef"}"#,
+        ),
+        (Box::new(Mode::Off), true, r#"{"type":"Mode","Off":null}"#),
+        (
+            Box::new(Mode::Level(3)),
+            true,
+            r#"{"type":"Mode","Level":3}"#,
+        ),
+        (
+            Box::new(Mode::Span { from: 1, to: 2 }),
+            false,
+            r#"{"type":"Mode","Span":{"from":1,"to":2}}"#,
+        ),
+        (
+            Box::new(Point(1, -2)),
+            false,
+            r#"{"type":"Point","value":[1,-2]}"#,
+        ),
+        (
+            Box::new(Typed {
+                kind: "Typed".into(),
+                n: 1,
+            }),
+            false,
+            r#"{"type":"Typed","n":1}"#,
+        ),
+    ]
+}
+
+#[test]
+fn trait_objects_encode_on_the_fast_path_with_typetags_bytes() {
+    encodes();
+    for (figure, fast, json) in shapes() {
+        let name = figure.type_name().to_owned();
+        let (via_fast, via_typetag) = both_ways(&Versioned, &figure);
+        let (via_fast, via_typetag) = (via_fast.unwrap(), via_typetag.unwrap());
+        assert_eq!(
+            String::from_utf8_lossy(&via_fast),
+            String::from_utf8_lossy(&via_typetag),
+            "{name}"
+        );
+        assert_eq!(
+            via_fast,
+            [&b"kept\x01"[..], json.as_bytes()].concat(),
+            "{name}"
+        );
+        // Tried on the fast path; finished by typetag only when it must.
+        let expected = if fast { (1, 1) } else { (1, 2) };
+        assert_eq!(encodes(), expected, "{name}: (fast, typetag) encodes");
+
+        // The built-in codecs, against typetag through the format's own
+        // serializer.
+        let (via_fast, _) = both_ways(&Json::new(), &figure);
+        assert_eq!(
+            via_fast.unwrap(),
+            [&b"kept"[..], &serde_json::to_vec(&figure).unwrap()].concat(),
+            "{name}"
+        );
+        #[cfg(feature = "msgpack")]
+        {
+            let (via_fast, _) = both_ways(&kafka_codec::MsgPack::new(), &figure);
+            let mut typetag = b"kept".to_vec();
+            rmp_serde::encode::write_named(&mut typetag, &figure).unwrap();
+            assert_eq!(via_fast.unwrap(), typetag, "{name}");
+        }
+    }
+    encodes();
+}
+
+#[test]
+fn a_field_named_like_the_tag_key_fails_as_typetag_fails() {
+    let figure: Box<dyn Figure> = Box::new(Typed {
+        kind: "Other".into(),
+        n: 1,
+    });
+    let (via_fast, via_typetag) = both_ways(&Json::new(), &figure);
+    let (fast, typetag) = (via_fast.unwrap_err(), via_typetag.unwrap_err());
+    assert!(matches!(fast.kind(), ErrorKind::Encode { .. }), "{fast}");
+    assert_eq!(fast.to_string(), typetag.to_string());
+}
+
+#[test]
+fn fast_path_encodes_decode_back() {
+    for (figure, _, _) in shapes() {
+        let name = figure.type_name().to_owned();
+        let mut bytes = Vec::new();
+        figure.encode_with(&Versioned, &mut bytes).unwrap();
+        // typetag cannot read back a field named like the tag key: it takes
+        // the key as the tag.
+        if name != "Typed" {
+            let back: Box<dyn Figure> = Versioned.decode(&bytes).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{figure:?}"));
+        }
+        // The decode fast path reads maps only: the concrete type decodes the
+        // payload as it stands, tag included.
+        if ["Circle", "Framed", "Boxed"].contains(&name.as_str()) {
+            let back = <Box<dyn Figure>>::decode_with(&Versioned, &bytes, &Hints::NONE)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(format!("{back:?}"), format!("{figure:?}"));
+        }
+    }
+    decodes();
+    encodes();
+}
+
+#[test]
+fn encoding_takes_the_fast_path_of_the_codec_that_writes() {
+    let figure: Box<dyn Figure> = Box::new(circle());
+    let typetag = encoded(&figure);
+    encodes();
+
+    // `Codecs` writes with its first codec; behind `Arc<dyn KafkaCodec>` too.
+    let codecs = Codecs::<Box<dyn Figure>>::new(Versioned).with(Json::new());
+    let mut buf = Vec::new();
+    figure.encode_with(&codecs, &mut buf).unwrap();
+    assert_eq!(buf, typetag);
+    assert_eq!(encodes(), (1, 0));
+    let shared: Arc<dyn KafkaCodec<Box<dyn Figure>>> = Arc::new(codecs);
+    buf.clear();
+    figure.encode_with(&shared, &mut buf).unwrap();
+    assert_eq!(buf, typetag);
+    assert_eq!(encodes(), (1, 0));
+
+    let codecs = Codecs::<Box<dyn Figure>>::new(Json::new()).with(Versioned);
+    buf.clear();
+    figure.encode_with(&codecs, &mut buf).unwrap();
+    assert_eq!(buf, serde_json::to_vec(&figure).unwrap());
+    assert_eq!(encodes(), (0, 0), "JSON, by the built-in fast path");
+
+    // `to_bytes` uses the trait's default codec.
+    assert_eq!(figure.to_bytes().unwrap(), buf);
+}
+
+#[test]
+fn a_user_codec_the_trait_does_not_name_encodes_through_typetag() {
+    let plain: Box<dyn Plain> = Box::new(circle());
+    encodes();
+    let mut buf = Vec::new();
+    plain.encode_with(&Versioned, &mut buf).unwrap();
+    assert_eq!(encodes(), (0, 1));
+    assert_eq!(buf, encoded(&plain));
+    encodes();
 }

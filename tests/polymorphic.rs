@@ -240,3 +240,73 @@ fn a_trait_object_is_viewed_as_its_type_and_each_base() {
     assert!(employee.view::<Customer>().is_none());
     assert!(employee.view::<String>().is_none());
 }
+
+/// `entity` encoded with `codec` on the fast path (`encode_with`) and through
+/// typetag (`KafkaCodec::encode`, typetag's `Serialize for dyn Entity`).
+#[allow(clippy::borrowed_box)] // the message type is the box
+fn both_ways<C: KafkaCodec<Box<dyn Entity>>>(
+    codec: &C,
+    entity: &Box<dyn Entity>,
+) -> (Vec<u8>, Vec<u8>) {
+    let mut fast = Vec::new();
+    entity.encode_with(codec, &mut fast).unwrap();
+    let mut typetag = Vec::new();
+    codec.encode(entity, &mut typetag).unwrap();
+    (fast, typetag)
+}
+
+#[test]
+fn the_sample_hierarchy_encodes_on_the_fast_path_with_typetags_bytes() {
+    let employee = employee(&mut rng());
+    let entities: [Box<dyn Entity>; 4] = [
+        Box::new(person(&mut rng())),
+        Box::new(employee.clone()),
+        Box::new(customer(&mut rng())),
+        Box::new(order_with(&mut rng(), 3)),
+    ];
+    for entity in &entities {
+        let (fast, typetag) = both_ways(&Json::new(), entity);
+        assert_eq!(
+            String::from_utf8_lossy(&fast),
+            String::from_utf8_lossy(&typetag)
+        );
+        assert_eq!(fast, serde_json::to_vec(entity).unwrap());
+        assert_eq!(entity.to_bytes().unwrap(), fast);
+        #[cfg(feature = "msgpack")]
+        {
+            let (fast, typetag) = both_ways(&kafka_codec::MsgPack::new(), entity);
+            assert_eq!(fast, typetag);
+            assert_eq!(fast, rmp_serde::to_vec_named(entity).unwrap());
+        }
+    }
+    // Three levels of `#[kafka(base)]`, flattened after the tag.
+    let bytes = entities[1].to_bytes().unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let expected = format!(
+        r#"{{"type":"Employee","id":"{}","#,
+        employee.person.entity.id
+    );
+    assert!(text.starts_with(&expected), "{text}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Random entities encode identically both ways, and decode back.
+    #[test]
+    fn fast_path_encodes_as_typetag_does_and_round_trips(seed in proptest::prelude::any::<u64>()) {
+        let entity = random_entity(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        let (fast, typetag) = both_ways(&Json::new(), &entity);
+        proptest::prop_assert_eq!(&fast, &typetag);
+        let back = <Box<dyn Entity>>::from_bytes(&fast).unwrap();
+        proptest::prop_assert_eq!(format!("{back:?}"), format!("{entity:?}"));
+        #[cfg(feature = "msgpack")]
+        {
+            let codec = kafka_codec::MsgPack::new();
+            let (fast, typetag) = both_ways(&codec, &entity);
+            proptest::prop_assert_eq!(&fast, &typetag);
+            let back = <Box<dyn Entity>>::decode_with(&codec, &fast, &Hints::NONE).unwrap();
+            proptest::prop_assert_eq!(format!("{back:?}"), format!("{entity:?}"));
+        }
+    }
+}

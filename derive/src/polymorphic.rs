@@ -174,6 +174,17 @@ fn add_hidden_methods(t: &mut ItemTrait) {
     });
     t.items.push(syn::parse_quote! {
         #[doc(hidden)]
+        fn __kafka_codec_encode(
+            &self,
+            codec: &dyn #p::Any,
+            buf: &mut #p::Vec<u8>,
+        ) -> #p::Option<::kafka_codec::Result<()>> {
+            let _ = (codec, buf);
+            #p::Option::None
+        }
+    });
+    t.items.push(syn::parse_quote! {
+        #[doc(hidden)]
         fn __kafka_codec_views<'a>(
             &'a self,
             f: &mut dyn FnMut(&'a dyn ::core::any::Any) -> bool,
@@ -226,6 +237,14 @@ fn registry_and_message(ident: &syn::Ident, args: &Args, tag: &LitStr) -> TokenS
                 fn tag_of(value: &Self) -> &'static str {
                     #ident::typetag_name(value)
                 }
+                #[inline]
+                fn encode_fast(
+                    value: &Self,
+                    codec: &dyn #p::Any,
+                    buf: &mut #p::Vec<u8>,
+                ) -> #p::Option<::kafka_codec::Result<()>> {
+                    #ident::__kafka_codec_encode(value, codec, buf)
+                }
                 fn registry() -> &'static #p::Registry<Self> {
                     static REGISTRY: #p::OnceLock<#p::Registry<dyn #ident>> = #p::OnceLock::new();
                     #p::Registry::get_or_build(&REGISTRY, || {
@@ -248,6 +267,13 @@ fn registry_and_message(ident: &syn::Ident, args: &Args, tag: &LitStr) -> TokenS
                 }
                 fn write_key(&self, buf: &mut #p::Vec<u8>) -> bool {
                     #ident::__kafka_codec_key(&**self, buf)
+                }
+                fn encode_with<C: ::kafka_codec::KafkaCodec<Self> + ?Sized>(
+                    &self,
+                    codec: &C,
+                    buf: &mut #p::Vec<u8>,
+                ) -> ::kafka_codec::Result<()> {
+                    #p::encode::<dyn #ident, C>(codec, self, buf)
                 }
                 fn decode_with<C: ::kafka_codec::KafkaCodec<Self> + ?Sized>(
                     codec: &C,
@@ -335,6 +361,18 @@ fn expand_impl(mut i: ItemImpl, args: &Args) -> TokenStream {
         #[doc(hidden)]
         fn __kafka_codec_version(&self) -> #p::Option<u32> {
             #version
+        }
+    });
+    // Monomorphic for the type: the one virtual call of the encode fast path.
+    i.items.push(syn::parse_quote! {
+        #[doc(hidden)]
+        #[inline]
+        fn __kafka_codec_encode(
+            &self,
+            codec: &dyn #p::Any,
+            buf: &mut #p::Vec<u8>,
+        ) -> #p::Option<::kafka_codec::Result<()>> {
+            #p::encode_tagged::<dyn #trait_path, #self_ty>(codec, #name, self, buf)
         }
     });
     i.items.push(syn::parse_quote! {

@@ -113,7 +113,7 @@ impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for Json {
 
     #[inline]
     fn encode(&self, value: &T, buf: &mut Vec<u8>) -> Result<()> {
-        serde_json::to_writer(buf, value).map_err(|e| Error::encode(Self::CONTENT_TYPE, e))
+        SerdeCodec::encode_value(self, value, buf)
     }
 
     #[inline]
@@ -148,6 +148,11 @@ impl SerdeCodec for Json {
     #[inline]
     fn decode_checked<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
         serde_json::from_slice(bytes).map_err(|e| Self::error(e, bytes))
+    }
+
+    #[inline]
+    fn encode_value<T: Serialize + ?Sized>(&self, value: &T, buf: &mut Vec<u8>) -> Result<()> {
+        serde_json::to_writer(buf, value).map_err(|e| Error::encode(Self::CONTENT_TYPE, e))
     }
 }
 

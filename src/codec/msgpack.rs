@@ -125,11 +125,9 @@ impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for MsgPack {
         Self::CONTENT_TYPE
     }
 
+    #[inline]
     fn encode(&self, value: &T, buf: &mut Vec<u8>) -> Result<()> {
-        let mut ser = rmp_serde::Serializer::new(buf).with_struct_map();
-        value
-            .serialize(&mut ser)
-            .map_err(|e| Error::encode(Self::CONTENT_TYPE, e))
+        SerdeCodec::encode_value(self, value, buf)
     }
 
     #[inline]
@@ -166,6 +164,13 @@ impl SerdeCodec for MsgPack {
         // rmp-serde refuses at its limit, not past it; `check` enforced ours.
         de.set_max_depth(self.limits.max_depth + 1);
         T::deserialize(&mut de).map_err(|e| self.error_at(e, bytes))
+    }
+
+    fn encode_value<T: Serialize + ?Sized>(&self, value: &T, buf: &mut Vec<u8>) -> Result<()> {
+        let mut ser = rmp_serde::Serializer::new(buf).with_struct_map();
+        value
+            .serialize(&mut ser)
+            .map_err(|e| Error::encode(Self::CONTENT_TYPE, e))
     }
 }
 

@@ -473,7 +473,7 @@ where
     T: KafkaMessage,
     C: KafkaCodec<T> + ?Sized,
 {
-    codec.encode(message, buf)?;
+    message.encode_with(codec, buf)?;
     let end = buf.len();
     let has_key = message.write_key(buf);
     let mut hs = OwnedHeaders::new_with_capacity(3)

@@ -194,11 +194,17 @@ pub fn check_poly<C: EntityCodec>(
         other => panic!("unexpected type {other}"),
     }
 
-    // Round trip: re-encode through typetag, decode by the fast path and by
-    // typetag, with and without a matching type header.
+    // Round trip: re-encode through typetag (and by the fast path, which must
+    // agree), decode by the fast path and by typetag, with and without a
+    // matching type header.
     let mut bytes = Vec::new();
     KafkaCodec::<Box<dyn Entity>>::encode(codec, &v, &mut bytes)
         .expect("a decoded entity must encode");
+    // The encode fast path writes typetag's bytes.
+    let mut fast = Vec::new();
+    v.encode_with(codec, &mut fast)
+        .expect("a decoded entity must encode on the fast path");
+    assert_eq!(fast, bytes, "the encode fast path and typetag disagree");
     let expected = format!("{v:?}");
     for hints in [
         Hints::NONE,

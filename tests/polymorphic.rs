@@ -310,3 +310,40 @@ proptest::proptest! {
         }
     }
 }
+
+/// MessagePack trait objects get the limits of a concrete decode, checked in
+/// the same pass: the depth while decoding (and while looking for a tag that
+/// is not first), trailing bytes after it.
+#[cfg(feature = "msgpack")]
+#[test]
+fn msgpack_trait_objects_check_depth_and_trailing_bytes_in_the_decode() {
+    let too_deep = |e: &kafka_codec::Error, max| matches!(e.kind(), ErrorKind::TooDeep { limit } if *limit == max);
+    // An order nests three deep: its map, `items`, each item's map.
+    let order: Box<dyn Entity> = Box::new(order_with(&mut rng(), 2));
+    let mut bytes = Vec::new();
+    order
+        .encode_with(&kafka_codec::MsgPack::new(), &mut bytes)
+        .unwrap();
+    let at = |max| kafka_codec::MsgPack::new().max_depth(max);
+    assert!(<Box<dyn Entity>>::decode_with(&at(3), &bytes, &Hints::NONE).is_ok());
+    let err = <Box<dyn Entity>>::decode_with(&at(2), &bytes, &Hints::NONE).unwrap_err();
+    assert!(too_deep(&err, 2), "{err}");
+    assert_eq!(err.payload(), Some(&bytes[..]));
+
+    // No tag first: the scan that looks for one stops at the limit too.
+    let value = serde_json::json!({"pad": [[[[1]]]]});
+    let deep = rmp_serde::to_vec_named(&value).unwrap();
+    let err = <Box<dyn Entity>>::decode_with(&at(4), &deep, &Hints::NONE).unwrap_err();
+    assert!(too_deep(&err, 4), "{err}");
+
+    let mut longer = bytes.clone();
+    longer.push(0xc0);
+    let err = <Box<dyn Entity>>::decode_with(&at(3), &longer, &Hints::NONE).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::Malformed { position: kafka_codec::Position::Offset(n), .. } if *n == bytes.len()
+        ),
+        "{err}"
+    );
+}

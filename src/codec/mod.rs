@@ -54,6 +54,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 
+#[cfg(feature = "msgpack")]
+mod depth;
 mod fast_path;
 mod json;
 #[cfg(feature = "msgpack")]

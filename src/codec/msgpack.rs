@@ -1,12 +1,12 @@
 //! MessagePack through rmp-serde (feature `msgpack`).
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Deserializer, Visitor};
 use serde::{Deserialize as _, Serialize};
 
-use std::borrow::Cow;
-
+use super::depth::{Depth, Limited};
 use super::{FastPath, Hints, KafkaCodec, Limits, SerdeCodec};
 use crate::error::{Error, ErrorKind, Position, Result};
 
@@ -21,10 +21,11 @@ const MAX_DEPTH: usize = 1024;
 /// trait objects work. Non-finite floats round-trip exactly.
 ///
 /// **Limits.** [`Limits::max_payload`] bounds the payload size and
-/// [`Limits::max_depth`] the nesting depth (default 128, at most 1024),
-/// checked by a non-recursive pass before decoding; a payload must be exactly
-/// one value. Declared collection lengths do not pre-allocate more than the
-/// payload can hold.
+/// [`Limits::max_depth`] the nesting depth of arrays and maps, enums written
+/// as maps included (default 128, at most 1024), counted as the decoder
+/// nests, which refuses to go deeper; a payload must be exactly one value.
+/// Declared collection lengths do not pre-allocate more than the payload can
+/// hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MsgPack {
     limits: Limits,
@@ -62,58 +63,54 @@ impl MsgPack {
     }
 
     /// Decodes any deserializable value, enforcing the limits.
-    ///
-    /// A first pass walks the value's structure without recursion: it finds
-    /// where the value ends (anything after it is refused) and how deep it
-    /// nests, before the recursive decoder runs, so no payload can exhaust
-    /// the stack. rmp-serde's own depth counter misses enums written as
-    /// maps, which is why this does not rely on it. The decode then borrows
-    /// strings from the slice rather than copying them.
     pub(crate) fn decode_value<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
-        self.check_limits(bytes)?;
+        self.limits.check_size(bytes)?;
         SerdeCodec::decode_checked(self, bytes)
     }
 
-    /// Checks size, depth and that the payload is exactly one value.
-    pub(crate) fn check_limits(&self, bytes: &[u8]) -> Result<()> {
-        self.limits.check_size(bytes)?;
-        match scan(bytes, self.limits.max_depth) {
-            Scan::Len(len) if len == bytes.len() => Ok(()),
-            Scan::Len(len) => Err(Error::malformed(
-                Self::CONTENT_TYPE,
-                Position::Offset(len),
-                "trailing bytes after the value",
-                bytes,
-            )),
-            Scan::TooDeep => Err(Error::with_payload(
-                ErrorKind::TooDeep {
-                    limit: self.limits.max_depth,
-                },
-                bytes,
-            )),
-            // Cut short or invalid: the decoder reports where and why.
-            Scan::Invalid => Ok(()),
+    #[cold]
+    fn error_at(&self, e: rmp_serde::decode::Error, depth: &Depth, bytes: &[u8]) -> Error {
+        if depth.exceeded() {
+            return self.too_deep(bytes);
         }
+        self.error(e, self.end_of_value(bytes), bytes)
     }
 
+    /// Where the payload's first value ends, or where reading it fails.
     #[cold]
-    fn error_at(&self, e: rmp_serde::decode::Error, bytes: &[u8]) -> Error {
+    fn end_of_value(&self, bytes: &[u8]) -> usize {
+        // rmp-serde counts maps and arrays read as `IgnoredAny` (enums are
+        // only maps to it), so this stops at the limit too.
         let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
         de.set_max_depth(self.limits.max_depth + 1);
         let _ = serde::de::IgnoredAny::deserialize(&mut de);
-        let offset = usize::try_from(de.position()).unwrap_or(usize::MAX);
-        self.error(e, offset, bytes)
+        usize::try_from(de.position()).unwrap_or(usize::MAX)
+    }
+
+    #[cold]
+    fn trailing(&self, bytes: &[u8]) -> Error {
+        Error::malformed(
+            Self::CONTENT_TYPE,
+            Position::Offset(self.end_of_value(bytes)),
+            "trailing bytes after the value",
+            bytes,
+        )
+    }
+
+    #[cold]
+    fn too_deep(&self, bytes: &[u8]) -> Error {
+        Error::with_payload(
+            ErrorKind::TooDeep {
+                limit: self.limits.max_depth,
+            },
+            bytes,
+        )
     }
 
     #[cold]
     fn error(&self, e: rmp_serde::decode::Error, offset: usize, bytes: &[u8]) -> Error {
         if matches!(e, rmp_serde::decode::Error::DepthLimitExceeded) {
-            return Error::with_payload(
-                ErrorKind::TooDeep {
-                    limit: self.limits.max_depth,
-                },
-                bytes,
-            );
+            return self.too_deep(bytes);
         }
         Error::malformed(Self::CONTENT_TYPE, Position::Offset(offset), e, bytes)
     }
@@ -142,28 +139,48 @@ impl<T: Serialize + DeserializeOwned> KafkaCodec<T> for MsgPack {
 }
 
 impl SerdeCodec for MsgPack {
+    /// The size limit; the decode itself checks depth and trailing bytes.
     #[inline]
     fn check(&self, bytes: &[u8]) -> Result<()> {
-        self.check_limits(bytes)
+        self.limits.check_size(bytes)
     }
 
     /// The leading tag when the map starts with it, else a scan of the
-    /// top-level map.
+    /// top-level map (depth limited as a decode is).
     #[inline]
     fn find_tag<'a>(&self, bytes: &'a [u8], tag_key: &'static str) -> Result<Option<Cow<'a, str>>> {
         crate::poly::leading_or_scan(crate::poly::msgpack_leading_tag(bytes, tag_key), || {
             let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-            crate::poly::scan_tag(&mut de, tag_key)
-                .map_err(|e| Error::malformed(Self::CONTENT_TYPE, Position::Unknown, e, bytes))
+            let depth = Depth::new(self.limits.max_depth);
+            crate::poly::scan_tag(Limited::new(&mut de, &depth), tag_key).map_err(|e| {
+                if depth.exceeded() {
+                    self.too_deep(bytes)
+                } else {
+                    Error::malformed(Self::CONTENT_TYPE, Position::Unknown, e, bytes)
+                }
+            })
         })
     }
 
+    /// Decodes in one pass that counts how deep the payload nests (arrays,
+    /// maps and enums: rmp-serde's own count misses enums) and then checks
+    /// that nothing follows the value.
     #[inline]
     fn decode_checked<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
         let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-        // rmp-serde refuses at its limit, not past it; `check` enforced ours.
-        de.set_max_depth(self.limits.max_depth + 1);
-        T::deserialize(&mut de).map_err(|e| self.error_at(e, bytes))
+        let depth = Depth::new(self.limits.max_depth);
+        let value = if bytes.len() <= self.limits.max_depth {
+            // Every level counted takes a marker byte of its own: a payload
+            // this short cannot nest past the limit.
+            T::deserialize(&mut de)
+        } else {
+            T::deserialize(Limited::new(&mut de, &depth))
+        };
+        let value = value.map_err(|e| self.error_at(e, &depth, bytes))?;
+        if has_more(&mut de) {
+            return Err(self.trailing(bytes));
+        }
+        Ok(value)
     }
 
     fn encode_value<T: Serialize + ?Sized>(&self, value: &T, buf: &mut Vec<u8>) -> Result<()> {
@@ -174,151 +191,113 @@ impl SerdeCodec for MsgPack {
     }
 }
 
-enum Scan {
-    /// The first value ends here.
-    Len(usize),
-    /// It nests deeper than allowed.
-    TooDeep,
-    /// It is cut short or holds an invalid marker.
-    Invalid,
-}
+/// Whether the deserializer has bytes left. rmp-serde's borrowing reader
+/// does not tell how far it got, but `deserialize_option` reads exactly one
+/// marker, and fails only when there is none.
+#[inline]
+fn has_more<'de, R: rmp_serde::decode::ReadSlice<'de>>(
+    de: &mut rmp_serde::Deserializer<R>,
+) -> bool {
+    struct Probe;
 
-/// Open containers and how many values each still holds; the first levels
-/// live on the stack, so a scan allocates only for deep payloads.
-struct Levels {
-    inline: [u64; 32],
-    spill: Vec<u64>,
-    len: usize,
-}
+    impl<'de> Visitor<'de> for Probe {
+        type Value = ();
 
-impl Levels {
-    fn push(&mut self, n: u64) {
-        if self.len < self.inline.len() {
-            self.inline[self.len] = n;
-        } else {
-            self.spill.push(n);
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("anything")
         }
-        self.len += 1;
-    }
-
-    fn pop(&mut self) {
-        self.len -= 1;
-        if self.len >= self.inline.len() {
-            self.spill.pop();
+        fn visit_none<E: serde::de::Error>(self) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, _: D) -> std::result::Result<(), D::Error> {
+            Ok(())
         }
     }
 
-    fn last(&mut self) -> &mut u64 {
-        if self.len > self.inline.len() {
-            self.spill.last_mut().unwrap_or(&mut self.inline[0])
-        } else {
-            &mut self.inline[self.len - 1]
-        }
-    }
-}
-
-/// Walks the first MessagePack value in `bytes` without decoding it and
-/// without recursion: where it ends, and whether arrays and maps (enums
-/// included) nest deeper than `max_depth`.
-fn scan(bytes: &[u8], max_depth: usize) -> Scan {
-    let mut pos = 0usize;
-    let mut levels = Levels {
-        inline: [0; 32],
-        spill: Vec::new(),
-        len: 0,
-    };
-    levels.push(1);
-    let read = |pos: usize, n: usize| -> Option<u64> {
-        let b = bytes.get(pos..pos.checked_add(n)?)?;
-        Some(b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
-    };
-    while levels.len > 0 {
-        let left = levels.last();
-        if *left == 0 {
-            levels.pop();
-            continue;
-        }
-        *left -= 1;
-        let Some(&marker) = bytes.get(pos) else {
-            return Scan::Invalid;
-        };
-        pos += 1;
-        let step = match marker {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Some((0, None)),
-            0x80..=0x8f => Some((0, Some(u64::from(marker & 0x0f) * 2))),
-            0x90..=0x9f => Some((0, Some(u64::from(marker & 0x0f)))),
-            0xa0..=0xbf => Some((u64::from(marker & 0x1f), None)),
-            0xc4 | 0xd9 => read(pos, 1).map(|n| (n + 1, None)),
-            0xc5 | 0xda => read(pos, 2).map(|n| (n + 2, None)),
-            0xc6 | 0xdb => read(pos, 4).map(|n| (n + 4, None)),
-            0xc7 => read(pos, 1).map(|n| (n + 2, None)),
-            0xc8 => read(pos, 2).map(|n| (n + 3, None)),
-            0xc9 => read(pos, 4).map(|n| (n + 5, None)),
-            // Fixed-size numbers: float 32/64, uint and int 8 to 64; fixext.
-            0xcc | 0xd0 => Some((1, None)),
-            0xcd | 0xd1 | 0xd4 => Some((2, None)),
-            0xd5 => Some((3, None)),
-            0xca | 0xce | 0xd2 => Some((4, None)),
-            0xd6 => Some((5, None)),
-            0xcb | 0xcf | 0xd3 => Some((8, None)),
-            0xd7 => Some((9, None)),
-            0xd8 => Some((17, None)),
-            0xdc => read(pos, 2).map(|n| (2, Some(n))),
-            0xdd => read(pos, 4).map(|n| (4, Some(n))),
-            0xde => read(pos, 2).map(|n| (2, Some(n * 2))),
-            0xdf => read(pos, 4).map(|n| (4, Some(n * 2))),
-            0xc1 => None,
-        };
-        let Some((skip, children)) = step else {
-            return Scan::Invalid;
-        };
-        match usize::try_from(skip).ok().and_then(|s| pos.checked_add(s)) {
-            Some(end) if end <= bytes.len() => pos = end,
-            _ => return Scan::Invalid,
-        }
-        if let Some(children) = children {
-            // `levels.len` counts the top level, so it is this container's depth.
-            if levels.len > max_depth {
-                return Scan::TooDeep;
-            }
-            if children > 0 {
-                levels.push(children);
-            }
-        }
-    }
-    Scan::Len(pos)
+    de.deserialize_option(Probe).is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn decode(bytes: &[u8], max_depth: usize) -> Result<serde_json::Value> {
+        KafkaCodec::decode(&MsgPack::new().max_depth(max_depth), bytes)
+    }
+
+    fn too_deep(bytes: &[u8], max_depth: usize) -> bool {
+        decode(bytes, max_depth)
+            .is_err_and(|e| matches!(e.kind(), ErrorKind::TooDeep { limit } if *limit == max_depth))
+    }
+
+    /// Malformed, at `offset` if given.
+    fn malformed(bytes: &[u8], offset: Option<usize>) -> bool {
+        decode(bytes, 128).is_err_and(|e| match e.kind() {
+            ErrorKind::Malformed { position, .. } => {
+                offset.map_or(true, |n| *position == Position::Offset(n))
+            }
+            _ => false,
+        })
+    }
+
     #[test]
-    fn scan_finds_the_end_and_the_depth() {
+    fn one_pass_finds_the_end_and_the_depth() {
         let v = serde_json::json!({"a": [1, 2.5, "x", null, true, {"b": [[], {}]}], "c": "ü".repeat(40)});
         let bytes = rmp_serde::to_vec_named(&v).unwrap_or_default();
-        assert!(matches!(scan(&bytes, 128), Scan::Len(n) if n == bytes.len()));
+        assert_eq!(decode(&bytes, 128).ok(), Some(v));
         let mut longer = bytes.clone();
         longer.push(0x01);
-        assert!(matches!(scan(&longer, 128), Scan::Len(n) if n == bytes.len()));
-        assert!(matches!(
-            scan(&bytes[..bytes.len() - 1], 128),
-            Scan::Invalid
-        ));
+        assert!(malformed(&longer, Some(bytes.len())));
+        assert!(malformed(&bytes[..bytes.len() - 1], None));
         // Three arrays deep: fine at 3, too deep at 2.
-        assert!(matches!(scan(&[0x91, 0x91, 0x91, 0x01], 3), Scan::Len(4)));
-        assert!(matches!(scan(&[0x91, 0x91, 0x91, 0x01], 2), Scan::TooDeep));
+        assert!(decode(&[0x91, 0x91, 0x91, 0x01], 3).is_ok());
+        assert!(too_deep(&[0x91, 0x91, 0x91, 0x01], 2));
         // Empty containers count too, as in JSON.
-        assert!(matches!(scan(&[0x91, 0x90], 1), Scan::TooDeep));
+        assert!(too_deep(&[0x91, 0x90], 1));
         // A declared length far beyond the bytes ends at the end of input.
-        assert!(matches!(
-            scan(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0x01], 8),
-            Scan::Invalid
-        ));
-        // Deeper than the inline levels.
+        assert!(malformed(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0x01], None));
         let mut deep = vec![0x91; 100];
         deep.push(0x01);
-        assert!(matches!(scan(&deep, 100), Scan::Len(101)));
-        assert!(matches!(scan(&deep, 99), Scan::TooDeep));
+        assert!(decode(&deep, 100).is_ok());
+        assert!(too_deep(&deep, 99));
+        // Anything after the value is refused where the value ends: a nil,
+        // a value cut short.
+        assert!(malformed(&[0x01, 0xc0], Some(1)));
+        assert!(malformed(&[0x01, 0x92, 0x01], Some(1)));
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    enum Tree {
+        Leaf,
+        Node(Box<Tree>),
+        Pair(Box<Tree>, u8),
+        Named { child: Box<Tree> },
+    }
+
+    #[test]
+    fn enums_count_as_deep_as_they_are_written() {
+        // Decodes at `ok` levels, not at one less.
+        let check = |tree: &Tree, ok: usize| {
+            let bytes = rmp_serde::to_vec_named(tree).unwrap_or_default();
+            let back: Result<Tree> = KafkaCodec::decode(&MsgPack::new().max_depth(ok), &bytes);
+            assert_eq!(back.ok().as_ref(), Some(tree), "{tree:?} at {ok}");
+            let err = KafkaCodec::<Tree>::decode(&MsgPack::new().max_depth(ok - 1), &bytes);
+            assert!(
+                err.is_err_and(|e| matches!(e.kind(), ErrorKind::TooDeep { .. })),
+                "{tree:?} at {}",
+                ok - 1
+            );
+        };
+        // A unit variant is a string: no container.
+        let leaf = || Box::new(Tree::Leaf);
+        check(&Tree::Node(Box::new(Tree::Node(leaf()))), 2);
+        check(
+            &Tree::Node(Box::new(Tree::Node(Box::new(Tree::Node(leaf()))))),
+            3,
+        );
+        // `{"Pair": [leaf, 1]}`: a map, then an array.
+        check(&Tree::Pair(leaf(), 1), 2);
+        // `{"Named": {"child": leaf}}`: a map, then a map.
+        check(&Tree::Named { child: leaf() }, 2);
     }
 }

@@ -10,6 +10,8 @@ mod inherit;
 pub mod kafka;
 mod message;
 pub mod poly;
+#[cfg(feature = "schema")]
+pub mod schema;
 
 #[doc(hidden)]
 #[path = "private.rs"]

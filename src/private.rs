@@ -26,3 +26,15 @@ pub use std::vec::Vec;
 pub mod typetag_scope {
     pub use ::typetag;
 }
+
+#[cfg(feature = "schema")]
+pub use crate::schema::derive_support::{
+    poly_schema, schema_property, schema_with_base, type_id, SchemaEntry, SchemaOf, SchemaOfAny,
+    SchemaOfJson,
+};
+#[cfg(feature = "schema")]
+pub use ::schemars;
+#[cfg(feature = "schema")]
+pub use std::any::type_name;
+#[cfg(feature = "schema")]
+pub use std::borrow::Cow;

@@ -28,7 +28,8 @@ pub(crate) fn flatten_impls(c: &Container<'_>) -> TokenStream {
     };
     let serde = serde_impls(c, &base);
     let conversions = base_conversions(c, &base);
-    quote!(#flatten #serde #conversions)
+    let schema = crate::schema::hierarchy_impl(c, base.field);
+    quote!(#flatten #serde #conversions #schema)
 }
 
 /// The where clause that states the base is `Flatten`, at the base field's

@@ -9,6 +9,7 @@ mod ctxt;
 mod flatten;
 mod message;
 mod polymorphic;
+mod schema;
 
 use proc_macro::TokenStream;
 

@@ -141,6 +141,7 @@ fn expand_trait(mut t: ItemTrait, args: &Args) -> TokenStream {
     add_hidden_methods(&mut t);
     let registry = registry_and_message(&ident, args, &tag);
     let methods = trait_object_methods(&t);
+    let schema = crate::schema::trait_impl(&ident, &tag);
     quote! {
         #[allow(unused_imports)]
         use ::kafka_codec::__private::typetag_scope::*;
@@ -150,6 +151,7 @@ fn expand_trait(mut t: ItemTrait, args: &Args) -> TokenStream {
 
         #registry
         #methods
+        #schema
     }
 }
 
@@ -386,6 +388,7 @@ fn expand_impl(mut i: ItemImpl, args: &Args) -> TokenStream {
             (&&#p::Views(self)).views(f)
         }
     });
+    let schema = crate::schema::impl_entry(&self_ty, &trait_path, &name);
     quote! {
         const _: () = {
             #[allow(unused_imports)]
@@ -405,6 +408,8 @@ fn expand_impl(mut i: ItemImpl, args: &Args) -> TokenStream {
             #p::inventory::submit! {
                 <dyn #trait_path>::__kafka_codec_entry(#p::Entry::new::<#self_ty>(#name))
             }
+
+            #schema
         };
     }
 }

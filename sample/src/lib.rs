@@ -3,6 +3,10 @@
 //! `Customer(Person)`; `Order(Entity)` with line items, and random
 //! generators for each. Shared by the tests, the examples, the benches and
 //! the fuzz targets of `kafka-codec` (this crate is not published).
+//!
+//! With the feature `schema`, every type has a JSON Schema (derived with
+//! schemars for the plain types; from `#[derive(KafkaMessage)]` for those
+//! with a base, and from `#[kafka_codec::polymorphic]` for `dyn Entity`).
 
 use std::collections::BTreeSet;
 
@@ -14,6 +18,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Department {
@@ -24,6 +29,7 @@ pub enum Department {
 }
 
 /// Written as its integer value, like Python's `IntEnum`-valued `Enum`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "u8", into = "u8")]
 pub enum Tier {
@@ -50,6 +56,7 @@ impl TryFrom<u8> for Tier {
     }
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
@@ -59,6 +66,7 @@ pub enum OrderStatus {
     Cancelled,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Address {
     pub street: String,
@@ -67,6 +75,7 @@ pub struct Address {
     pub country: String,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LineItem {
     pub sku: String,
@@ -75,6 +84,7 @@ pub struct LineItem {
 }
 
 /// The root of the hierarchy: what every entity has.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
 pub struct EntityBase {
     pub id: Uuid,

@@ -1,4 +1,5 @@
-//! JSON Schemas of message types (feature `schema`).
+//! JSON Schemas of message types, and a compatibility check between two of
+//! them with Confluent Schema Registry's meanings (feature `schema`).
 //!
 //! # Schemas
 //!
@@ -53,6 +54,37 @@
 //! assert_eq!(schema["required"], serde_json::json!(["text"]));
 //! ```
 //!
+//! # Compatibility
+//!
+//! [`check`] tells whether a new schema may replace an old one under one of
+//! Confluent Schema Registry's [compatibility modes](Compatibility), with the
+//! rules of its JSON Schema checker (see [`check`] for what is compared, and
+//! [`Rule`] for the reasons it gives); no registry server is involved.
+//! Commit the schema of each release and have a test check today's against
+//! it (this crate's `tests/schema_compat.rs` does so for its sample
+//! hierarchy):
+//!
+//! ```
+//! use kafka_codec::schema::{check, Compatibility, Rule};
+//! use serde_json::json;
+//!
+//! let v1 = json!({"type": "object", "additionalProperties": false,
+//!                 "properties": {"id": {"type": "integer"}}, "required": ["id"]});
+//! let v2 = json!({"type": "object", "additionalProperties": false,
+//!                 "properties": {"id": {"type": "integer"}, "note": {"type": "string"}},
+//!                 "required": ["id"]});
+//! // An optional property added to a closed content model: new readers read
+//! // old data, old readers reject the new property.
+//! assert!(check(&v1, &v2, Compatibility::Backward).is_ok());
+//! let errors = check(&v1, &v2, Compatibility::Full).unwrap_err();
+//! assert_eq!(errors[0].rule, Rule::PropertyRemovedFromClosedContentModel);
+//!
+//! let v3 = json!({"type": "object", "properties": {"id": {"type": "string"}}});
+//! let errors = check(&v1, &v3, Compatibility::Backward).unwrap_err();
+//! assert_eq!(errors[0].rule, Rule::TypeChanged);
+//! assert_eq!(errors[0].path, "#/properties/id");
+//! ```
+//!
 //! [JSON Schema]: https://json-schema.org/
 //! [schemars]: https://docs.rs/schemars
 
@@ -62,9 +94,11 @@ use serde_json::Value;
 
 use crate::message::KafkaMessage;
 
+mod compat;
 #[path = "derive.rs"]
 pub(crate) mod derive_support;
 
+pub use compat::{check, check_all, Compatibility, Direction, Incompatibility, Rule};
 pub use schemars;
 
 /// The keyword that records a message type's

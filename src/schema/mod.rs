@@ -1,5 +1,6 @@
-//! JSON Schemas of message types, and a compatibility check between two of
-//! them with Confluent Schema Registry's meanings (feature `schema`).
+//! JSON Schemas of message types, a compatibility check between two of
+//! them with Confluent Schema Registry's meanings, and AsyncAPI 3.0
+//! documents for an application's topics (feature `schema`).
 //!
 //! # Schemas
 //!
@@ -85,8 +86,15 @@
 //! assert_eq!(errors[0].path, "#/properties/id");
 //! ```
 //!
+//! # AsyncAPI
+//!
+//! [`AsyncApi`] builds an [AsyncAPI 3.0] document of an application's
+//! channels (topics), messages and operations from the types, the
+//! messages' payloads being the schemas above.
+//!
 //! [JSON Schema]: https://json-schema.org/
 //! [schemars]: https://docs.rs/schemars
+//! [AsyncAPI 3.0]: https://www.asyncapi.com/docs/reference/specification/v3.0.0
 
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema};
@@ -94,10 +102,12 @@ use serde_json::Value;
 
 use crate::message::KafkaMessage;
 
+mod asyncapi;
 mod compat;
 #[path = "derive.rs"]
 pub(crate) mod derive_support;
 
+pub use asyncapi::AsyncApi;
 pub use compat::{check, check_all, Compatibility, Direction, Incompatibility, Rule};
 pub use schemars;
 

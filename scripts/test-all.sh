@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine: installs and starts a Tansu
-# broker on loopback, runs every test against it, runs the Kafka tests once
+# Runs the whole test suite on a fresh machine: installs the AsyncAPI parser
+# (node), installs and starts a Tansu broker on loopback, runs every test against it, runs the Kafka tests once
 # more against the embedded mock cluster, restarts a durable Tansu mid-run to
 # check nothing acknowledged is lost, and stops the brokers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/tansu.sh install >/dev/null
+scripts/asyncapi-parser.sh install  # the real AsyncAPI parser, for tests/asyncapi.rs
 brokers=$(scripts/tansu.sh start "${TANSU_PORT:-19092}")
 trap 'scripts/tansu.sh stop >/dev/null 2>&1 || true; scripts/durable-broker.sh stop >/dev/null 2>&1 || true' EXIT
 export "${brokers?}"

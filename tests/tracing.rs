@@ -2,7 +2,9 @@
 //! an in-memory OpenTelemetry exporter through `tracing-opentelemetry`, on
 //! the broker under test. The consumer's `process` span carries the
 //! producer's trace: as a link by default, as a child on request; dead
-//! letters keep the original record's trace headers.
+//! letters keep the original record's trace headers. Head sampling
+//! (`span_sampling`) spans one record in N, and always a record (a send)
+//! whose trace is sampled upstream.
 #![cfg(feature = "otel")]
 
 #[path = "support/kafka.rs"]
@@ -10,7 +12,7 @@ mod kafka;
 
 use std::sync::OnceLock;
 
-use kafka_codec::kafka::{PoisonPolicy, Producer, Recover, TraceContext};
+use kafka_codec::kafka::{PoisonPolicy, Producer, Recover, Sampling, TraceContext};
 use opentelemetry::trace::{SpanKind, TracerProvider as _};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
@@ -236,4 +238,144 @@ async fn a_failed_record_marks_its_span_and_its_dead_letter_keeps_the_trace() {
     assert_eq!(errors, ["handler", "malformed"], "{process:?}");
     let dead_letter_send = finished(&format!("send {dlq}"));
     assert_eq!(dead_letter_send.len(), 1);
+}
+
+/// Runs a consumer of `group` with `sampling` on `topic` until it handled
+/// `n` records; returns the `process` spans of `topic`, by offset.
+async fn process_all(
+    broker: &kafka::Broker,
+    topic: &str,
+    group: &str,
+    sampling: Sampling,
+    n: usize,
+) -> Vec<SpanData> {
+    let consumer = consumer(broker, group)
+        .topics(&[topic])
+        .span_sampling(sampling)
+        .build::<Numbered>()
+        .unwrap();
+    let done = CancellationToken::new();
+    let stop = done.clone();
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let handled = within(
+        broker,
+        consumer.run(done.cancelled_owned(), |_| {
+            if seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == n {
+                stop.cancel();
+            }
+            async { Ok(()) }
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(handled, n as u64);
+    let mut spans = finished(&format!("process {topic}"));
+    spans.sort_by_key(offset);
+    spans
+}
+
+fn offset(span: &SpanData) -> i64 {
+    match attr(span, "messaging.kafka.offset") {
+        Some(Value::I64(o)) => *o,
+        other => panic!("offset {other:?}"),
+    }
+}
+
+fn numbered(seq: u32) -> Numbered {
+    Numbered {
+        seq,
+        body: "sampled".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_record_in_ten_gets_a_process_span() {
+    spans();
+    let broker = kafka::broker();
+    let (topic, group) = (fresh("one-in-ten"), fresh("g"));
+    create_topic(&broker, &topic, 1).await;
+    // A producer that spans none of its sends, so its records carry no
+    // sampled trace that would make the consumer span them all.
+    let producer = Producer::builder(&broker.servers)
+        .span_sampling(Sampling::NONE)
+        .build()
+        .unwrap();
+    let records: Vec<Numbered> = (0..100).map(numbered).collect();
+    let sends = records.iter().map(|r| producer.send_to(&topic, r));
+    for sent in futures::future::join_all(sends).await {
+        sent.unwrap();
+    }
+    assert!(finished(&format!("send {topic}")).is_empty());
+    {
+        let reader = kafka::raw_reader(&broker.servers, &topic);
+        let m = within(&broker, reader.recv()).await.unwrap();
+        assert!(
+            kafka::header_pairs(&m)
+                .iter()
+                .all(|(k, _)| k != "traceparent"),
+            "a send not spanned writes no trace context"
+        );
+    }
+
+    let process = process_all(&broker, &topic, &group, Sampling::ratio(0.1), 100).await;
+    let offsets: Vec<i64> = process.iter().map(offset).collect();
+    assert_eq!(offsets, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_trace_keeps_its_spans_under_a_low_ratio() {
+    spans();
+    let broker = kafka::broker();
+    let (topic, group) = (fresh("parent-based"), fresh("g"));
+    create_topic(&broker, &topic, 1).await;
+    let producer = Producer::builder(&broker.servers)
+        .span_sampling(Sampling::NONE)
+        .build()
+        .unwrap();
+    for seq in 0..11 {
+        let record = numbered(seq);
+        let send = producer.send_to(&topic, &record);
+        if seq == 5 {
+            // Inside a sampled span: spanned whatever the ratio, and its
+            // trace context written.
+            let request = tracing::info_span!("request");
+            tracing::Instrument::instrument(send, request)
+                .await
+                .unwrap();
+        } else {
+            send.await.unwrap();
+        }
+    }
+    let send = finished(&format!("send {topic}"));
+    assert_eq!(send.len(), 1, "only the send inside a sampled span");
+    assert_eq!(offset(&send[0]), 5);
+
+    // One in 1000 by count: the first record, and the traced one.
+    let process = process_all(&broker, &topic, &group, Sampling::one_in(1000), 11).await;
+    let offsets: Vec<i64> = process.iter().map(offset).collect();
+    assert_eq!(offsets, [0, 5]);
+    assert!(process[0].links.is_empty());
+    let links: Vec<_> = process[1].links.iter().map(|l| &l.span_context).collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0].trace_id(), send[0].span_context.trace_id());
+    assert_eq!(links[0].span_id(), send[0].span_context.span_id());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_every_record_gets_its_spans() {
+    spans();
+    let broker = kafka::broker();
+    let (topic, group) = (fresh("every"), fresh("g"));
+    create_topic(&broker, &topic, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let records: Vec<Numbered> = (0..20).map(numbered).collect();
+    let sends = records.iter().map(|r| producer.send_to(&topic, r));
+    for sent in futures::future::join_all(sends).await {
+        sent.unwrap();
+    }
+    assert_eq!(finished(&format!("send {topic}")).len(), 20);
+    let process = process_all(&broker, &topic, &group, Sampling::default(), 20).await;
+    let offsets: Vec<i64> = process.iter().map(offset).collect();
+    assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
+    assert!(process.iter().all(|p| p.links.len() == 1), "{process:?}");
 }

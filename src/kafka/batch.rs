@@ -170,7 +170,11 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
                 Err(e) => break Err(e),
             };
             let topic: Arc<str> = Arc::from(batch[0].topic());
-            let span = telemetry::batch_span(&topic, batch.len(), self.core.group());
+            let span = if self.core.sampler.batch() {
+                telemetry::batch_span(&topic, batch.len(), self.core.group())
+            } else {
+                tracing::Span::none()
+            };
             let started = metrics::timing().then(std::time::Instant::now);
             let done = self
                 .handle_batch(batch, &mut handler, shutdown.as_mut())

@@ -17,7 +17,7 @@ use super::policy::{DeadLetterLimit, FailurePolicy, PoisonPolicy, Recover};
 use super::producer::Producer;
 use super::record::Record;
 use super::stats::ConsumerStats;
-use super::telemetry::TraceContext;
+use super::telemetry::{Sampler, Sampling, TraceContext};
 use super::tracker::Tracker;
 use crate::codec::KafkaCodec;
 use crate::error::{BoxError, Error, ErrorKind, Result};
@@ -65,6 +65,7 @@ pub struct ConsumerBuilder {
     max_unsettled: usize,
     commit_patience: Duration,
     trace: TraceContext,
+    sampling: Sampling,
 }
 
 impl ConsumerBuilder {
@@ -94,6 +95,7 @@ impl ConsumerBuilder {
             max_unsettled: 1000,
             commit_patience: Duration::from_secs(10),
             trace: TraceContext::default(),
+            sampling: Sampling::ALL,
         }
     }
 
@@ -175,6 +177,28 @@ impl ConsumerBuilder {
     #[must_use]
     pub fn trace_context(mut self, trace: TraceContext) -> Self {
         self.trace = trace;
+        self
+    }
+
+    /// Which records the consumer runs in a `process` span (default: all):
+    /// one in `N`, and with feature `otel` every record whose
+    /// `traceparent` says sampled; the others run in no span at all, so
+    /// tracing them costs nothing. A [batch](super::Batch) is one decision.
+    /// Metrics count every record. See [`Sampling`].
+    ///
+    /// ```no_run
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
+    /// # #[kafka(topic = "orders")]
+    /// # struct Order { id: u32 }
+    /// use kafka_codec::kafka::{ConsumerBuilder, Sampling};
+    /// let consumer = ConsumerBuilder::new("localhost:9092", "billing")
+    ///     .span_sampling(Sampling::ratio(0.01)) // one record in 100
+    ///     .build::<Order>()?;
+    /// # Ok::<_, kafka_codec::Error>(())
+    /// ```
+    #[must_use]
+    pub fn span_sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = sampling;
         self
     }
 
@@ -317,6 +341,7 @@ impl ConsumerBuilder {
                 stats: ConsumerStats::default(),
                 tracker,
                 trace: self.trace,
+                sampler: Sampler::new(self.sampling),
                 _marker: PhantomData,
             }),
             commit_patience: self.commit_patience,

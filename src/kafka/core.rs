@@ -23,7 +23,7 @@ use super::metrics;
 use super::policy::{FailurePolicy, PoisonPolicy, Recover};
 use super::record::{meta_of, Raw, Record};
 use super::stats::{bump, ConsumerStats};
-use super::telemetry::{self, TraceContext};
+use super::telemetry::{self, Sampler, TraceContext};
 use super::tracker::{Step, Tracker};
 use super::CommitMode;
 use crate::codec::{Hints, KafkaCodec};
@@ -97,6 +97,8 @@ pub(crate) struct Core<T: KafkaMessage, C: KafkaCodec<T>> {
     pub(crate) tracker: Arc<Tracker>,
     /// How a `process` span relates to the producer's.
     pub(crate) trace: TraceContext,
+    /// Which records (batches) get a `process` span.
+    pub(crate) sampler: Sampler,
     pub(crate) _marker: PhantomData<fn() -> T>,
 }
 
@@ -177,7 +179,11 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         Fut: Future<Output = std::result::Result<(), BoxError>>,
         S: Future<Output = ()>,
     {
-        let span = telemetry::process_span(msg, self.group(), self.trace);
+        let span = if self.sampler.record(msg) {
+            telemetry::process_span(msg, self.group(), self.trace)
+        } else {
+            tracing::Span::none()
+        };
         let started = metrics::timing().then(std::time::Instant::now);
         let outcome = async {
             match self.take(msg).await? {

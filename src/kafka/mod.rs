@@ -89,7 +89,7 @@ pub use policy::{Backoff, DeadLetterLimit, FailurePolicy, Permanent, PoisonPolic
 pub use producer::{Delivery, Producer, ProducerBuilder};
 pub use record::Record;
 pub use stats::ConsumerStats;
-pub use telemetry::TraceContext;
+pub use telemetry::{Sampling, TraceContext};
 pub use transaction::{
     Outbox, Transaction, TransactionAction, TransactionalProducer, TransactionalProducerBuilder,
 };

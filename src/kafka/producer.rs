@@ -11,7 +11,8 @@ use rdkafka::ClientConfig;
 use serde::Serialize;
 use tracing::Instrument as _;
 
-use super::{metrics, telemetry};
+use super::metrics;
+use super::telemetry::{self, Sampler, Sampling};
 
 use crate::codec::KafkaCodec;
 use crate::error::{Error, ErrorKind, Result};
@@ -71,6 +72,7 @@ struct Shared {
     resends: u32,
     resets: AtomicU64,
     pool: Mutex<Vec<Vec<u8>>>,
+    sampler: Sampler,
 }
 
 impl std::fmt::Debug for Producer {
@@ -89,6 +91,7 @@ pub struct ProducerBuilder {
     config: ClientConfig,
     queue_timeout: Duration,
     resends: u32,
+    sampling: Sampling,
 }
 
 impl ProducerBuilder {
@@ -115,9 +118,19 @@ impl ProducerBuilder {
         self
     }
 
+    /// Which sends run in a `send` span (default: all): one in `N`, and
+    /// with feature `otel` every send whose current span is a sampled
+    /// OpenTelemetry span; the others run in no span at all and write no
+    /// `traceparent`. Metrics count every send. See [`Sampling`].
+    #[must_use]
+    pub fn span_sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = sampling;
+        self
+    }
+
     /// Creates the producer.
     pub fn build(self) -> Result<Producer> {
-        Producer::create(self.config, self.queue_timeout, self.resends)
+        Producer::create(self.config, self.queue_timeout, self.resends, self.sampling)
     }
 }
 
@@ -134,18 +147,20 @@ impl Producer {
             config,
             queue_timeout: Duration::from_secs(30),
             resends: 3,
+            sampling: Sampling::ALL,
         }
     }
 
     /// A producer from a full rdkafka configuration.
     pub fn new(config: &ClientConfig) -> Result<Self> {
-        Self::create(config.clone(), Duration::from_secs(30), 3)
+        Self::create(config.clone(), Duration::from_secs(30), 3, Sampling::ALL)
     }
 
     pub(crate) fn create(
         config: ClientConfig,
         queue_timeout: Duration,
         resends: u32,
+        sampling: Sampling,
     ) -> Result<Self> {
         let client = config.create()?;
         let idempotent = config.get("enable.idempotence") == Some("true");
@@ -158,6 +173,7 @@ impl Producer {
                 resends,
                 resets: AtomicU64::new(0),
                 pool: Mutex::new(Vec::new()),
+                sampler: Sampler::new(sampling),
             }),
         })
     }
@@ -237,7 +253,12 @@ impl Producer {
         encode: impl Fn(&mut Vec<u8>) -> Result<Encoded>,
         propagate: Propagate,
     ) -> Result<Delivery> {
-        let span = telemetry::send_span(topic);
+        let (span, propagate) = if self.shared.sampler.send() {
+            (telemetry::send_span(topic), propagate)
+        } else {
+            // No span, so no trace context of its own to write.
+            (tracing::Span::none(), Propagate::Keep)
+        };
         let done = self
             .send_encoded_in_span(topic, encode, propagate)
             .instrument(span.clone())

@@ -23,6 +23,7 @@ use super::consumer::Consumer;
 use super::producer::{
     default_topic, delivered, encode_message, encode_raw, encode_value, Delivery, Encoded, Producer,
 };
+use super::telemetry::Sampling;
 use crate::codec::KafkaCodec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::{KafkaMessage, ToKey};
@@ -202,7 +203,7 @@ impl TransactionalProducer {
         // No resends on a new producer id: a transactional producer that lost
         // its state must be dropped (its error is fatal), not replaced behind
         // the caller's back.
-        let producer = Producer::create(config, queue_timeout, 0)?;
+        let producer = Producer::create(config, queue_timeout, 0, Sampling::ALL)?;
         let client = producer.inner();
         blocking(move || client.init_transactions(timeout))
             .await

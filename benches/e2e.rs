@@ -55,8 +55,12 @@
 //! other work moves single runs by ±30 %.
 //! `E2E_SIDES=producer` or `consumer` runs one side only; `telemetry` (not
 //! in the default set; needs `--all-features`) measures the typed producer
-//! and `Consumer::run` with traces (every span exported through
-//! OpenTelemetry) and metrics (a Prometheus recorder) on against off. Every topic is
+//! and `Consumer::run` with traces and metrics (a Prometheus recorder) on
+//! against off, the traces recorded, or exported through OpenTelemetry
+//! with 1 % head-sampled by the crate (`span_sampling`), 1 % sampled by
+//! OpenTelemetry, or every span; its runs are `E2E_MESSAGES` records
+//! produced and twice that consumed (use 100 000 for runs long enough to
+//! time). Every topic is
 //! fresh, with 4 partitions. A markdown table of ratios closes the run. With
 //! the defaults a run takes about a minute per broker on two cores, most of
 //! it consumer group joins.
@@ -235,6 +239,17 @@ async fn produce_typed(
     concurrency: usize,
 ) -> Duration {
     let producer = Producer::new(&producer_config(servers)).expect("typed producer");
+    produce_with(producer, topic, messages, concurrency).await
+}
+
+/// Sends `messages` to `topic` with `producer`, `concurrency` in flight,
+/// after one untimed warm-up send.
+async fn produce_with(
+    producer: Producer,
+    topic: &str,
+    messages: &[AnyEntity],
+    concurrency: usize,
+) -> Duration {
     bounded("typed warm-up", producer.send_to(topic, &messages[0]))
         .await
         .expect("typed warm-up send");
@@ -621,7 +636,7 @@ async fn run_broker(
         let (row, topics) = producer_side(name, broker, settings, messages, encoded).await;
         rows.push(row);
         topics
-    } else {
+    } else if settings.consumer || settings.pipeline {
         // The same topics to consume, written by the typed producer, untimed.
         let mut topics = Vec::new();
         for _ in 0..2 * settings.producer_rounds {
@@ -630,6 +645,8 @@ async fn run_broker(
             topics.push(topic);
         }
         topics
+    } else {
+        Vec::new()
     };
     if settings.consumer {
         let total = topics.len() * (messages.len() + 1);
@@ -639,7 +656,7 @@ async fn run_broker(
         rows.push(pipeline_side(name, broker, settings, &topics[0], messages.len() + 1).await);
     }
     if settings.telemetry {
-        rows.extend(telemetry::side(name, broker, settings, messages, &topics[..2]).await);
+        rows.extend(telemetry::side(name, broker, settings, messages).await);
     }
     rows
 }
@@ -758,8 +775,10 @@ async fn pipeline_side(
 
 /// The cost of traces and metrics: the typed producer and a consumer run
 /// (`Consumer::run`, where `process` spans are made) with a tracing
-/// subscriber exporting every span through OpenTelemetry and a Prometheus
-/// recorder, against the same without. Both are installed once, for the
+/// subscriber (recording spans, or exporting them through OpenTelemetry:
+/// see [`Mode`]) and a Prometheus recorder, against the same without. The
+/// records consumed were written untraced (no `traceparent`), so under the
+/// crate's head sampling only its count chooses. Both are installed once, for the
 /// whole process; "off" turns the subscriber's filter to OFF (every span
 /// and event callsite is disabled again, as with no subscriber) and the
 /// recorder's switch to no-op handles (the facade's cost stays: a global
@@ -770,7 +789,7 @@ mod telemetry {
     use std::sync::{Arc, OnceLock};
     use std::time::{Duration, Instant};
 
-    use kafka_codec::kafka::ConsumerBuilder;
+    use kafka_codec::kafka::{ConsumerBuilder, Producer, Sampling};
     use metrics::{
         Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
     };
@@ -781,8 +800,8 @@ mod telemetry {
     use tracing_subscriber::{reload, Layer, Registry};
 
     use super::{
-        bounded, consumer_config, fresh_topic, kafka, log_run, produce_typed, rate, AnyEntity, Row,
-        Settings,
+        bounded, consumer_config, fresh_topic, kafka, log_run, produce_typed, produce_with, rate,
+        AnyEntity, Row, Settings,
     };
 
     /// Forwards to the Prometheus recorder while on; no-op handles while off.
@@ -838,19 +857,29 @@ mod telemetry {
         /// As `Recorded`, spans also built for OpenTelemetry with a 1 %
         /// trace-id ratio sampler, exported by a batch processor.
         OtelSampled,
+        /// The crate makes a span for 1 % of the records and sends
+        /// (`span_sampling(Sampling::ratio(0.01))`); OpenTelemetry keeps
+        /// every span it is given, exported by a batch processor.
+        OtelHeadSampled,
         /// Every span built and exported through OpenTelemetry (a simple
         /// processor and an exporter that drops them).
         OtelAll,
     }
 
     impl Mode {
-        pub(super) const ALL: [Mode; 4] =
-            [Mode::Off, Mode::Recorded, Mode::OtelSampled, Mode::OtelAll];
+        pub(super) const ALL: [Mode; 5] = [
+            Mode::Off,
+            Mode::Recorded,
+            Mode::OtelHeadSampled,
+            Mode::OtelSampled,
+            Mode::OtelAll,
+        ];
 
         fn label(self) -> &'static str {
             match self {
                 Mode::Off => "telemetry off",
                 Mode::Recorded => "spans + metrics recorded",
+                Mode::OtelHeadSampled => "OpenTelemetry, 1 % head-sampled by the crate",
                 Mode::OtelSampled => "OpenTelemetry, 1 % sampled",
                 Mode::OtelAll => "OpenTelemetry, every span",
             }
@@ -867,6 +896,13 @@ mod telemetry {
             match self {
                 Mode::Off => LevelFilter::OFF.boxed(),
                 Mode::Recorded => LevelFilter::INFO.boxed(),
+                Mode::OtelHeadSampled => otel(
+                    SdkTracerProvider::builder()
+                        .with_batch_exporter(
+                            opentelemetry_sdk::testing::trace::NoopSpanExporter::new(),
+                        )
+                        .build(),
+                ),
                 Mode::OtelSampled => otel(
                     SdkTracerProvider::builder()
                         .with_sampler(Sampler::TraceIdRatioBased(0.01))
@@ -882,6 +918,16 @@ mod telemetry {
                         )
                         .build(),
                 ),
+            }
+        }
+    }
+
+    impl Mode {
+        /// Which records the crate spans.
+        fn sampling(self) -> Sampling {
+            match self {
+                Mode::OtelHeadSampled => Sampling::ratio(0.01),
+                _ => Sampling::ALL,
             }
         }
     }
@@ -921,9 +967,10 @@ mod telemetry {
 
     /// Handles every record of `topics` with `Consumer::run` (a handler that
     /// only counts); timed from the first record.
-    async fn consume(servers: &str, topics: &[String], total: usize) -> Duration {
+    async fn consume(servers: &str, topics: &[String], total: usize, mode: Mode) -> Duration {
         let consumer = ConsumerBuilder::from_config(consumer_config(servers))
             .topics(topics)
+            .span_sampling(mode.sampling())
             .build::<AnyEntity>()
             .expect("typed consumer");
         let (seen, done) = (AtomicUsize::new(0), CancellationToken::new());
@@ -944,6 +991,39 @@ mod telemetry {
         started.get().map_or(Duration::ZERO, Instant::elapsed)
     }
 
+    /// Most records per partition of a topic the consumer drains: the mock
+    /// cluster keeps 5 MiB per partition (librdkafka's `max_size`) and
+    /// drops older records, which a drain would wait for forever.
+    const PER_PARTITION: usize = 5000;
+
+    /// Writes the two topics the consumer drains (N + 1 records each,
+    /// untimed, untraced: no `traceparent`), with enough partitions for
+    /// the mock cluster to keep them whole.
+    async fn inputs(
+        broker: &kafka::Broker,
+        settings: &Settings,
+        messages: &[AnyEntity],
+    ) -> Vec<String> {
+        set(Mode::Off);
+        let partitions = messages
+            .len()
+            .div_ceil(PER_PARTITION)
+            .max(super::PARTITIONS as usize);
+        let mut topics = Vec::new();
+        for _ in 0..2 {
+            let topic = kafka::fresh("e2e-telemetry-in");
+            kafka::create_topic(
+                broker,
+                &topic,
+                i32::try_from(partitions).expect("partitions"),
+            )
+            .await;
+            produce_typed(&broker.servers, &topic, messages, settings.concurrency).await;
+            topics.push(topic);
+        }
+        topics
+    }
+
     /// Rounds of producing and consuming in every [`Mode`], the order
     /// reversed every other round; the best rate of each counts, and each
     /// mode is reported against `Off`.
@@ -952,9 +1032,9 @@ mod telemetry {
         broker: &kafka::Broker,
         settings: &Settings,
         messages: &[AnyEntity],
-        topics: &[String],
     ) -> Vec<Row> {
         let n = messages.len();
+        let topics = &inputs(broker, settings, messages).await;
         let total = topics.len() * (n + 1);
         let mut best = [[0f64; Mode::ALL.len()]; 2]; // [producer, consumer][mode]
         for round in 0..settings.rounds {
@@ -965,11 +1045,14 @@ mod telemetry {
             for mode in modes {
                 set(mode);
                 let topic = fresh_topic(broker, "e2e-telemetry").await;
-                let sent =
-                    produce_typed(&broker.servers, &topic, messages, settings.concurrency).await;
+                let producer = Producer::builder(&broker.servers)
+                    .span_sampling(mode.sampling())
+                    .build()
+                    .expect("typed producer");
+                let sent = produce_with(producer, &topic, messages, settings.concurrency).await;
                 log_run(name, "producer", round + 1, mode.label(), n, sent);
                 println!();
-                let read = consume(&broker.servers, topics, total).await;
+                let read = consume(&broker.servers, topics, total, mode).await;
                 log_run(name, "consumer", round + 1, mode.label(), total, read);
                 println!();
                 let i = Mode::ALL
@@ -989,7 +1072,7 @@ mod telemetry {
                     side: Box::leak(format!("{side}, {} vs off", mode.label()).into_boxed_str()),
                     typed: best[i],
                     raw: best[0],
-                    target: (*mode == Mode::Recorded).then_some(0.95),
+                    target: matches!(mode, Mode::Recorded | Mode::OtelHeadSampled).then_some(0.95),
                 });
             }
         }
@@ -1008,7 +1091,6 @@ mod telemetry {
         _: &kafka::Broker,
         _: &Settings,
         _: &[AnyEntity],
-        _: &[String],
     ) -> Vec<Row> {
         println!("(the telemetry side needs features otel and metrics: --all-features)");
         Vec::new()

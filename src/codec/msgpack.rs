@@ -69,8 +69,8 @@ impl MsgPack {
     }
 
     #[cold]
-    fn error_at(&self, e: rmp_serde::decode::Error, depth: &Depth, bytes: &[u8]) -> Error {
-        if depth.exceeded() {
+    fn error_at(&self, e: rmp_serde::decode::Error, depth: Option<&Depth>, bytes: &[u8]) -> Error {
+        if depth.is_some_and(Depth::exceeded) {
             return self.too_deep(bytes);
         }
         self.error(e, self.end_of_value(bytes), bytes)
@@ -168,15 +168,15 @@ impl SerdeCodec for MsgPack {
     #[inline]
     fn decode_checked<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
         let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-        let depth = Depth::new(self.limits.max_depth);
         let value = if bytes.len() <= self.limits.max_depth {
             // Every level counted takes a marker byte of its own: a payload
             // this short cannot nest past the limit.
-            T::deserialize(&mut de)
+            T::deserialize(&mut de).map_err(|e| self.error_at(e, None, bytes))?
         } else {
+            let depth = Depth::new(self.limits.max_depth);
             T::deserialize(Limited::new(&mut de, &depth))
+                .map_err(|e| self.error_at(e, Some(&depth), bytes))?
         };
-        let value = value.map_err(|e| self.error_at(e, &depth, bytes))?;
         if has_more(&mut de) {
             return Err(self.trailing(bytes));
         }

@@ -17,7 +17,11 @@ echo "real broker: $KAFKA_BROKERS (Tansu)"
 cargo test --workspace --all-features
 
 echo "the Kafka tests again, on the embedded mock cluster"
-KAFKA_BROKERS= cargo test --all-features --test kafka --test faults --test failures --test partitioned --test exactly_once --test tracing --test metrics
+KAFKA_BROKERS= cargo test --all-features --test kafka --test faults --test failures --test partitioned --test exactly_once --test tracing --test metrics --test evolution
+
+echo "the examples that are a feature's done-when, on the embedded mock cluster"
+KAFKA_BROKERS= cargo run --quiet --all-features --example quickstart
+KAFKA_BROKERS= cargo run --quiet --all-features --example evolution
 
 echo "a durable Tansu, restarted mid-run"
 scripts/durable-broker.sh install >/dev/null

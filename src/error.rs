@@ -125,6 +125,45 @@ pub enum ErrorKind {
         #[source]
         source: BoxError,
     },
+    /// The record was written by a newer version of its type than this
+    /// program knows. Never guessed at: retrying will not help; a consumer
+    /// built with the newer type will read it (see [`crate::version`]).
+    #[error(
+        "`{type_name}` version {found} is newer than version {newest}, the newest this program reads"
+    )]
+    NewerVersion {
+        /// The type's name (its tag, for a trait object's concrete type).
+        type_name: &'static str,
+        /// The version the record says it is.
+        found: u32,
+        /// The newest version this program reads.
+        newest: u32,
+    },
+    /// The record is of a version older than the type's upcast chain
+    /// reaches back to (see [`crate::version`]).
+    #[error(
+        "`{type_name}` version {found} is older than version {oldest}, the oldest this program reads"
+    )]
+    OlderVersion {
+        /// The type's name (its tag, for a trait object's concrete type).
+        type_name: &'static str,
+        /// The version the record says it is.
+        found: u32,
+        /// The oldest version the type's upcast chain starts from.
+        oldest: u32,
+    },
+    /// A step of the type's upcast chain failed, or its output did not
+    /// decode as the next version (see [`crate::version`]).
+    #[error("cannot upcast `{type_name}` from version {from}: {source}")]
+    Upcast {
+        /// The type's name (its tag, for a trait object's concrete type).
+        type_name: &'static str,
+        /// The version the failing step starts from.
+        from: u32,
+        /// What went wrong.
+        #[source]
+        source: BoxError,
+    },
     /// A record header is missing, malformed or over a limit.
     #[error("invalid header `{name}`: {reason}")]
     Header {
@@ -202,6 +241,9 @@ impl ErrorKind {
             ErrorKind::TooDeep { .. } => "too_deep",
             ErrorKind::Encode { .. } => "encode",
             ErrorKind::Header { .. } => "header",
+            ErrorKind::NewerVersion { .. } => "newer_version",
+            ErrorKind::OlderVersion { .. } => "older_version",
+            ErrorKind::Upcast { .. } => "upcast",
             #[cfg(feature = "kafka")]
             ErrorKind::Kafka(_) => "kafka",
             #[cfg(feature = "kafka")]
@@ -327,7 +369,8 @@ impl Error {
     }
 
     /// `true` for a payload the codec could not read (malformed, unknown
-    /// or missing type, content type mismatch, over a limit): a poison pill
+    /// or missing type, content type mismatch, over a limit, a version it
+    /// does not read or cannot upcast): a poison pill
     /// that no retry will fix.
     pub fn is_poison(&self) -> bool {
         matches!(
@@ -340,6 +383,9 @@ impl Error {
                 | ErrorKind::TooLarge { .. }
                 | ErrorKind::TooDeep { .. }
                 | ErrorKind::Header { .. }
+                | ErrorKind::NewerVersion { .. }
+                | ErrorKind::OlderVersion { .. }
+                | ErrorKind::Upcast { .. }
         )
     }
 

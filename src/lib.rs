@@ -10,8 +10,10 @@ mod inherit;
 pub mod kafka;
 mod message;
 pub mod poly;
+pub mod samples;
 #[cfg(feature = "schema")]
 pub mod schema;
+pub mod version;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use crate::codec::{Hints, KafkaCodec};
 use crate::error::Result;
+use crate::poly::FastCodecs;
+use crate::version::{Evolution, Old};
 
 /// A type that can travel over Kafka: its codec, type name, default topic,
 /// version and record key.
@@ -24,8 +26,21 @@ pub trait KafkaMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The default topic, overridable at send time.
     const TOPIC: Option<&'static str> = None;
 
-    /// The schema version written to the version header, when set.
+    /// The schema version written to the version header, when set: the
+    /// current version (see [`crate::version`]).
     const VERSION: Option<u32> = None;
+
+    /// How older versions are read: generated from the derive's `upcast`,
+    /// `version_field` and `forward` attributes.
+    #[doc(hidden)]
+    const __EVOLUTION: Evolution = Evolution::NONE;
+
+    /// Reads a record of another version than the current one, up the
+    /// upcast chain. Generated with [`__EVOLUTION`](KafkaMessage::__EVOLUTION).
+    #[doc(hidden)]
+    fn __upcast<L: FastCodecs>(old: Old<'_, L>) -> Result<Self> {
+        Err(crate::version::no_step::<Self>(old.from()))
+    }
 
     /// The type name of this value. For trait objects, the concrete type's
     /// tag.
@@ -61,7 +76,9 @@ pub trait KafkaMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
     }
 
     /// Decodes a value with `codec`, using what the headers say: a content
-    /// type the codec does not read is refused here.
+    /// type the codec does not read is refused here, and a record of another
+    /// version than the current one is read up the type's upcast chain (see
+    /// [`crate::version`]).
     ///
     /// Trait objects override this to decode straight into the concrete type
     /// named by the type header or the payload's leading tag; an override
@@ -72,6 +89,9 @@ pub trait KafkaMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
         hints: &Hints<'_>,
     ) -> Result<Self> {
         crate::codec::check_content_type(codec, hints, bytes)?;
+        if Self::VERSION.is_some() {
+            return crate::version::decode(codec, bytes, hints);
+        }
         codec.decode_hinted(bytes, hints)
     }
 

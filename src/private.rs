@@ -13,6 +13,12 @@ pub use crate::poly::{
     Upcast,
 };
 
+/// What generated upcast chains call.
+pub mod version {
+    pub use crate::version::{from_tree, no_step, tree_step, typed_step, Evolution, Old};
+    pub use serde_json::Value;
+}
+
 pub use core::any::Any;
 pub use std::boxed::Box;
 pub use std::option::Option;

@@ -7,7 +7,7 @@ use syn::{Data, DeriveInput, Fields, LitInt, LitStr, Member};
 
 use crate::ctxt::Ctxt;
 
-const CONTAINER_KEYS: &str = "topic, key, name, codec, version";
+const CONTAINER_KEYS: &str = "topic, key, name, codec, version, upcast, version_field, forward";
 const FIELD_KEYS: &str = "key, base, rename, default";
 
 #[allow(clippy::struct_field_names)]
@@ -18,11 +18,32 @@ pub(crate) struct Container<'a> {
     pub(crate) name: Option<LitStr>,
     pub(crate) codec: Option<syn::Type>,
     pub(crate) version: Option<LitInt>,
+    /// `upcast(from = K, ...)` steps, in the order written.
+    pub(crate) upcasts: Vec<Upcast>,
+    /// `version_field = "..."`.
+    pub(crate) version_field: Option<LitStr>,
+    /// `forward = path`.
+    pub(crate) forward: Option<syn::Path>,
     /// Container-level serde attributes present (rename_all, ...): the
     /// struct's wire names are not simply its field names.
     pub(crate) serde_container: Option<&'a syn::Attribute>,
     pub(crate) fields: Vec<Field<'a>>,
     pub(crate) style: Style,
+}
+
+/// One step of an upcast chain: version `from` becomes `from + 1`.
+pub(crate) struct Upcast {
+    pub(crate) from: u32,
+    pub(crate) from_lit: LitInt,
+    pub(crate) step: Step,
+    pub(crate) span: Span,
+}
+
+pub(crate) enum Step {
+    /// `value = path`: a function over the JSON tree.
+    Value(syn::Path),
+    /// `typed = Type`: the version's own Rust type.
+    Typed(syn::Type),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -71,6 +92,9 @@ impl<'a> Container<'a> {
             name: None,
             codec: None,
             version: None,
+            upcasts: Vec::new(),
+            version_field: None,
+            forward: None,
             serde_container: None,
             fields: Vec::new(),
             style: Style::Unit,
@@ -113,6 +137,14 @@ impl<'a> Container<'a> {
                         "`version` must be a u32 literal, such as `version = 2`",
                     ),
                 }
+            } else if meta.path.is_ident("upcast") {
+                self.parse_upcast(cx, &meta)?;
+            } else if meta.path.is_ident("version_field") {
+                let v: LitStr = meta.value()?.parse()?;
+                set_once(cx, &mut self.version_field, v, "version_field", span);
+            } else if meta.path.is_ident("forward") {
+                let v: syn::Path = meta.value()?.parse()?;
+                set_once(cx, &mut self.forward, v, "forward", span);
             } else {
                 let name = meta.path.to_token_stream_string();
                 cx.error_spanned_by(
@@ -126,6 +158,65 @@ impl<'a> Container<'a> {
         if let Err(e) = result {
             cx.syn_error(e);
         }
+    }
+
+    /// `upcast(from = K, value = path)` or `upcast(from = K, typed = Type)`.
+    fn parse_upcast(
+        &mut self,
+        cx: &Ctxt,
+        meta: &syn::meta::ParseNestedMeta<'_>,
+    ) -> syn::Result<()> {
+        let span = meta.path.span();
+        let mut from: Option<LitInt> = None;
+        let mut step: Option<Step> = None;
+        meta.parse_nested_meta(|inner| {
+            let ispan = inner.path.span();
+            if inner.path.is_ident("from") {
+                let v: LitInt = inner.value()?.parse()?;
+                set_once(cx, &mut from, v, "from", ispan);
+            } else if inner.path.is_ident("value") {
+                let v: syn::Path = inner.value()?.parse()?;
+                set_once(cx, &mut step, Step::Value(v), "the step (`value` or `typed`)", ispan);
+            } else if inner.path.is_ident("typed") {
+                let v: syn::Type = inner.value()?.parse()?;
+                set_once(cx, &mut step, Step::Typed(v), "the step (`value` or `typed`)", ispan);
+            } else {
+                cx.error_spanned_by(
+                    &inner.path,
+                    format!(
+                        "unknown argument `{}`; expected `from = N` and one of `value = path`, `typed = Type`",
+                        inner.path.to_token_stream_string()
+                    ),
+                );
+                skip_value(&inner)?;
+            }
+            Ok(())
+        })?;
+        let Some(from_lit) = from else {
+            cx.syn_error(syn::Error::new(
+                span,
+                "an upcast step needs `from = N`: the version it reads",
+            ));
+            return Ok(());
+        };
+        let Some(step) = step else {
+            cx.syn_error(syn::Error::new(
+                span,
+                "an upcast step needs `value = path` (a fn over the JSON tree) or `typed = Type` \
+                 (the old version's type)",
+            ));
+            return Ok(());
+        };
+        match from_lit.base10_parse::<u32>() {
+            Ok(from) => self.upcasts.push(Upcast {
+                from,
+                from_lit,
+                step,
+                span,
+            }),
+            Err(e) => cx.syn_error(e),
+        }
+        Ok(())
     }
 
     /// The fields (of a struct), and what cannot carry attributes.

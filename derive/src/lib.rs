@@ -6,6 +6,7 @@
 
 mod ast;
 mod ctxt;
+mod evolution;
 mod flatten;
 mod message;
 mod polymorphic;

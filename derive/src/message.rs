@@ -28,6 +28,7 @@ fn validate(cx: &Ctxt, c: &Container<'_>) {
     validate_type_attrs(cx, c);
     validate_key(cx, c);
     validate_base(cx, c);
+    crate::evolution::validate(cx, c);
 }
 
 /// `topic`, `name` and `version` on the type.
@@ -266,6 +267,7 @@ fn expand_valid(c: &Container<'_>) -> TokenStream {
     });
     let where_clause = message_where_clause(c);
     let flatten = flatten_impls(c);
+    let evolution = crate::evolution::items(c);
     quote! {
         const _: () = {
             #[automatically_derived]
@@ -275,6 +277,7 @@ fn expand_valid(c: &Container<'_>) -> TokenStream {
                 const TOPIC: ::kafka_codec::__private::Option<&'static str> = #topic;
                 const VERSION: ::kafka_codec::__private::Option<u32> = #version;
                 #write_key
+                #evolution
             }
             #flatten
         };

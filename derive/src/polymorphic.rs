@@ -15,6 +15,7 @@ struct Args {
     tag: Option<LitStr>,
     topic: Option<LitStr>,
     name: Option<LitStr>,
+    aliases: Vec<LitStr>,
     codec: Option<syn::Type>,
     codecs: Option<Vec<syn::Type>>,
 }
@@ -44,11 +45,22 @@ fn parse_args(cx: &Ctxt, args: TokenStream, on_trait: bool) -> Args {
             );
         } else if !on_trait && meta.path.is_ident("name") {
             set_once(cx, &mut a.name, meta.value()?.parse()?, "name", span);
+        } else if !on_trait && meta.path.is_ident("alias") {
+            let alias: LitStr = meta.value()?.parse()?;
+            if alias.value().is_empty() {
+                cx.error_spanned_by(&alias, "an alias is an old tag; it cannot be empty");
+            } else if a.aliases.iter().any(|seen| seen.value() == alias.value()) {
+                cx.error_spanned_by(&alias, "this alias is given twice; keep one");
+            } else if a.name.as_ref().is_some_and(|n| n.value() == alias.value()) {
+                cx.error_spanned_by(&alias, "the alias is the type's own tag; remove it");
+            } else {
+                a.aliases.push(alias);
+            }
         } else {
             let expected = if on_trait {
                 "on a trait: tag, topic, codec, codecs"
             } else {
-                "on an impl: name"
+                "on an impl: name, alias"
             };
             cx.syn_error(meta.error(format!(
                 "unknown argument `{}`; expected {expected}",
@@ -389,6 +401,7 @@ fn expand_impl(mut i: ItemImpl, args: &Args) -> TokenStream {
         }
     });
     let schema = crate::schema::impl_entry(&self_ty, &trait_path, &name);
+    let aliases = &args.aliases;
     quote! {
         const _: () = {
             #[allow(unused_imports)]
@@ -406,7 +419,9 @@ fn expand_impl(mut i: ItemImpl, args: &Args) -> TokenStream {
             }
 
             #p::inventory::submit! {
-                <dyn #trait_path>::__kafka_codec_entry(#p::Entry::new::<#self_ty>(#name))
+                <dyn #trait_path>::__kafka_codec_entry(
+                    #p::Entry::new::<#self_ty>(#name).aliases(&[#(#aliases),*])
+                )
             }
 
             #schema

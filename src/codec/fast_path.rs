@@ -161,6 +161,13 @@ impl<'a> FastPath<'a> {
         self.codec.check_erased(bytes)
     }
 
+    /// Decodes `bytes` into a JSON tree: how a value of a type no
+    /// monomorphic decoder was compiled for is read, such as an old version
+    /// on its way up an upcast chain.
+    pub(crate) fn decode_value(&self, bytes: &[u8]) -> Result<serde_json::Value> {
+        self.codec.decode_value_erased(bytes)
+    }
+
     pub(crate) fn find_tag<'b>(
         &self,
         bytes: &'b [u8],
@@ -180,6 +187,7 @@ impl std::fmt::Debug for FastPath<'_> {
 trait Erased: Send + Sync {
     fn as_any(&self) -> &dyn Any;
     fn check_erased(&self, bytes: &[u8]) -> Result<()>;
+    fn decode_value_erased(&self, bytes: &[u8]) -> Result<serde_json::Value>;
     fn find_tag_erased<'a>(
         &self,
         bytes: &'a [u8],
@@ -195,6 +203,9 @@ impl<C: SerdeCodec> Erased for C {
     #[inline]
     fn check_erased(&self, bytes: &[u8]) -> Result<()> {
         self.check(bytes)
+    }
+    fn decode_value_erased(&self, bytes: &[u8]) -> Result<serde_json::Value> {
+        self.decode_checked(bytes)
     }
     #[inline]
     fn find_tag_erased<'a>(

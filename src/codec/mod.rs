@@ -125,22 +125,61 @@ pub struct Hints<'a> {
     pub content_type: Option<&'a str>,
     /// The record's type header: the concrete type's tag.
     pub type_name: Option<&'a str>,
+    /// What is known of the record's schema version header
+    /// (`ce_schemaversion`): see [`crate::version`].
+    pub version: VersionHint<'a>,
 }
 
 impl<'a> Hints<'a> {
-    /// No hints.
+    /// No hints: nothing is known of the bytes' headers (what
+    /// [`from_bytes`](crate::KafkaMessage::from_bytes) passes). Bytes without
+    /// a version in their payload are then taken as the current version.
     pub const NONE: Hints<'static> = Hints {
         content_type: None,
         type_name: None,
+        version: VersionHint::Unknown,
     };
 
-    /// Hints with the given content type and type name.
+    /// Hints with the given content type and type name, and nothing known
+    /// of the version.
     pub fn new(content_type: Option<&'a str>, type_name: Option<&'a str>) -> Self {
         Hints {
             content_type,
             type_name,
+            version: VersionHint::Unknown,
         }
     }
+
+    /// The hints of a Kafka record's headers: its `content-type`, `ce_type`
+    /// and `ce_schemaversion` values, `None` for a header the record does not
+    /// have. A record without a version header (in its headers or its
+    /// payload) is of its type's oldest version (see [`crate::version`]).
+    pub fn record(
+        content_type: Option<&'a str>,
+        type_name: Option<&'a str>,
+        version: Option<&'a str>,
+    ) -> Self {
+        Hints {
+            content_type,
+            type_name,
+            version: version.map_or(VersionHint::Absent, VersionHint::Header),
+        }
+    }
+}
+
+/// What is known of a record's schema version header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VersionHint<'a> {
+    /// Nothing is known of the record's headers (bytes decoded with
+    /// [`from_bytes`](crate::KafkaMessage::from_bytes)): without a version in
+    /// the payload they are taken as the current version.
+    #[default]
+    Unknown,
+    /// The record has no version header: without a version in the payload
+    /// it is of its type's oldest version.
+    Absent,
+    /// The version header's text, such as `"2"`.
+    Header(&'a str),
 }
 
 /// Fails with [`ErrorKind::ContentTypeMismatch`] when the hints name a

@@ -394,10 +394,8 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             .at_record(meta_of(msg)));
         };
         let decoded = (|| {
-            let content_type = text_header(headers, headers::CONTENT_TYPE, payload)?;
-            let type_name = text_header(headers, headers::TYPE, payload)?;
             // `decode_with` refuses a content type the codec does not read.
-            T::decode_with(&self.codec, payload, &Hints::new(content_type, type_name))
+            T::decode_with(&self.codec, payload, &record_hints(headers, payload)?)
         })();
         match decoded {
             Ok(value) => Ok(Record::new(Raw::of(msg), value)),
@@ -406,14 +404,32 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     }
 }
 
-/// The first header called `name`, as text; not UTF-8 is an error carrying
-/// the payload.
-fn text_header<'a>(
-    headers: Option<&'a BorrowedHeaders>,
-    name: &str,
-    payload: &[u8],
-) -> Result<Option<&'a str>> {
-    let Some(value) = headers.and_then(|hs| hs.iter().find(|h| h.key == name)?.value) else {
+/// What the record's headers say about its payload, in one pass over
+/// them: the first `content-type`, `ce_type` and `ce_schemaversion` each.
+/// A value that is not UTF-8 is an error carrying the payload.
+fn record_hints<'a>(headers: Option<&'a BorrowedHeaders>, payload: &[u8]) -> Result<Hints<'a>> {
+    let (mut content_type, mut type_name, mut version) = (None, None, None);
+    for h in headers.into_iter().flat_map(BorrowedHeaders::iter) {
+        let slot = match h.key {
+            headers::CONTENT_TYPE => &mut content_type,
+            headers::TYPE => &mut type_name,
+            headers::VERSION => &mut version,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(text(h.key, h.value, payload)?);
+        }
+    }
+    Ok(Hints::record(
+        content_type.flatten(),
+        type_name.flatten(),
+        version.flatten(),
+    ))
+}
+
+/// A header's value as text; not UTF-8 is an error carrying the payload.
+fn text<'a>(name: &str, value: Option<&'a [u8]>, payload: &[u8]) -> Result<Option<&'a str>> {
+    let Some(value) = value else {
         return Ok(None);
     };
     match std::str::from_utf8(value) {

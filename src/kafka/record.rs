@@ -85,6 +85,16 @@ impl<T> Record<T> {
             .and_then(|(_, v)| v)
     }
 
+    /// The version the record's `ce_schemaversion` header declares. `None`
+    /// for a record without one (or one that is not a number): it was read
+    /// as the version its payload's `version_field` names, else as its
+    /// type's oldest version (see [`crate::version`]). The value is always
+    /// of the current version, upcast if needed.
+    pub fn version(&self) -> Option<u32> {
+        let text = std::str::from_utf8(self.header(crate::headers::VERSION)?).ok()?;
+        text.trim().parse().ok()
+    }
+
     /// The headers, in order: name and raw value (`None` for a header
     /// without a value).
     pub fn headers(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> + '_ {

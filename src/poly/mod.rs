@@ -54,7 +54,7 @@
 use std::any::Any;
 use std::sync::OnceLock;
 
-use crate::codec::{Hints, KafkaCodec, SerdeCodec};
+use crate::codec::{FastPath, Hints, KafkaCodec, SerdeCodec, VersionHint};
 use crate::error::{Error, ErrorKind, Result};
 
 mod tag;
@@ -136,6 +136,13 @@ pub trait FastCodecs: 'static {
         T: Upcast<Tr> + serde::de::DeserializeOwned,
         Tr: ?Sized;
 
+    /// Decodes any `T` with `codec` if it is one of the list, `None` if not.
+    #[doc(hidden)]
+    fn decode_as<T: serde::de::DeserializeOwned>(
+        codec: &dyn Any,
+        bytes: &[u8],
+    ) -> Option<Result<T>>;
+
     /// Encodes `value` with `key: tag` written first, with `codec` if it is
     /// one of the list; `None` if not, or if the value's shape is one left to
     /// typetag (then `buf` is as it was).
@@ -158,6 +165,11 @@ impl FastCodecs for () {
         T: Upcast<Tr> + serde::de::DeserializeOwned,
         Tr: ?Sized,
     {
+        None
+    }
+
+    #[inline]
+    fn decode_as<T: serde::de::DeserializeOwned>(_: &dyn Any, _: &[u8]) -> Option<Result<T>> {
         None
     }
 
@@ -186,6 +198,17 @@ impl<C: SerdeCodec, Rest: FastCodecs> FastCodecs for (C, Rest) {
         match codec.downcast_ref::<C>() {
             Some(codec) => Some(codec.decode_checked::<T>(bytes).map(Upcast::upcast)),
             None => Rest::decode::<T, Tr>(codec, bytes),
+        }
+    }
+
+    #[inline]
+    fn decode_as<T: serde::de::DeserializeOwned>(
+        codec: &dyn Any,
+        bytes: &[u8],
+    ) -> Option<Result<T>> {
+        match codec.downcast_ref::<C>() {
+            Some(codec) => Some(codec.decode_checked::<T>(bytes)),
+            None => Rest::decode_as::<T>(codec, bytes),
         }
     }
 
@@ -231,14 +254,17 @@ pub type BuiltinCodecs = (crate::codec::Json, (crate::codec::MsgPack, ()));
 #[cfg(not(feature = "msgpack"))]
 pub type BuiltinCodecs = (crate::codec::Json, ());
 
-type DecodeFn<Tr> = fn(&dyn Any, &[u8]) -> Option<Result<Box<Tr>>>;
+type DecodeFn<Tr> = fn(FastPath<'_>, &[u8], &Hints<'_>) -> Option<Result<Box<Tr>>>;
 
-/// One registered type: its tag and its monomorphic decoders.
+/// One registered type: its tag, the old tags it is still read under, its
+/// version and its monomorphic decoders.
 #[doc(hidden)]
 #[allow(missing_debug_implementations)]
 pub struct Entry<Tr: ?Sized + 'static> {
     tag: &'static str,
+    aliases: &'static [&'static str],
     rust_name: fn() -> &'static str,
+    version: Option<u32>,
     decode: DecodeFn<Tr>,
 }
 
@@ -246,19 +272,51 @@ impl<Tr: Polymorphic + ?Sized> Entry<Tr> {
     /// The entry for `T`, registered under `tag`.
     pub const fn new<T>(tag: &'static str) -> Self
     where
-        T: Upcast<Tr> + serde::Serialize + serde::de::DeserializeOwned + 'static,
+        T: Upcast<Tr> + crate::KafkaMessage,
     {
         Entry {
             tag,
+            aliases: &[],
             rust_name: std::any::type_name::<T>,
-            decode: <Tr::Codecs as FastCodecs>::decode::<T, Tr>,
+            version: T::VERSION,
+            decode: decode_entry::<Tr, T>,
         }
+    }
+
+    /// The same entry, also read under the old tags `aliases`.
+    pub const fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
+        self.aliases = aliases;
+        self
+    }
+}
+
+/// A registered type's decoder: its version decides between the type's
+/// monomorphic decoder and its upcast chain.
+#[inline]
+fn decode_entry<Tr, T>(
+    fast: FastPath<'_>,
+    bytes: &[u8],
+    hints: &Hints<'_>,
+) -> Option<Result<Box<Tr>>>
+where
+    Tr: Polymorphic + ?Sized,
+    T: Upcast<Tr> + crate::KafkaMessage,
+{
+    use crate::version::{decode_other, position, At};
+    match position::<T, Tr::Codecs>(Some(fast), bytes, hints) {
+        Ok(At::Current) => <Tr::Codecs as FastCodecs>::decode::<T, Tr>(fast.as_any(), bytes),
+        Ok(At::Other(from)) => {
+            Some(decode_other::<T, Tr::Codecs>(Some(fast), from, bytes).map(Upcast::upcast))
+        }
+        Err(e) => Some(Err(e)),
     }
 }
 
 /// The types registered for one trait, sorted by tag.
 pub struct Registry<Tr: ?Sized + 'static> {
     entries: Vec<&'static Entry<Tr>>,
+    /// Every name a type is read under, tags and aliases, sorted.
+    names: Vec<(&'static str, &'static Entry<Tr>)>,
     duplicates: Vec<(&'static str, usize)>,
 }
 
@@ -266,27 +324,39 @@ impl<Tr: ?Sized + 'static> std::fmt::Debug for Registry<Tr> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
             .field("tags", &self.tags().collect::<Vec<_>>())
+            .field("aliases", &self.aliases().collect::<Vec<_>>())
             .field("duplicates", &self.duplicates)
             .finish()
     }
 }
 
 impl<Tr: ?Sized + 'static> Registry<Tr> {
-    /// Builds a registry from entries, noting tags claimed more than once.
+    /// Builds a registry from entries, noting names (tags or aliases)
+    /// claimed more than once.
     #[doc(hidden)]
     pub fn build(entries: impl IntoIterator<Item = &'static Entry<Tr>>) -> Self {
         let mut entries: Vec<_> = entries.into_iter().collect();
-        entries.sort_by(|a, b| {
+        let order = |a: &Entry<Tr>, b: &Entry<Tr>| {
             a.tag
                 .cmp(b.tag)
                 .then_with(|| (a.rust_name)().cmp((b.rust_name)()))
-        });
+        };
+        entries.sort_by(|a, b| order(a, b));
+        let mut names: Vec<(&'static str, &'static Entry<Tr>)> = entries
+            .iter()
+            .flat_map(|&e| {
+                std::iter::once(e.tag)
+                    .chain(e.aliases.iter().copied())
+                    .map(move |n| (n, e))
+            })
+            .collect();
+        names.sort_by(|a, b| a.0.cmp(b.0).then_with(|| order(a.1, b.1)));
         let mut duplicates: Vec<(&'static str, usize)> = Vec::new();
-        for pair in entries.windows(2) {
-            if pair[0].tag == pair[1].tag {
+        for pair in names.windows(2) {
+            if pair[0].0 == pair[1].0 {
                 match duplicates.last_mut() {
-                    Some((tag, count)) if *tag == pair[0].tag => *count += 1,
-                    _ => duplicates.push((pair[0].tag, 2)),
+                    Some((name, count)) if *name == pair[0].0 => *count += 1,
+                    _ => duplicates.push((pair[0].0, 2)),
                 }
             }
         }
@@ -295,6 +365,7 @@ impl<Tr: ?Sized + 'static> Registry<Tr> {
         }
         Registry {
             entries,
+            names,
             duplicates,
         }
     }
@@ -308,29 +379,43 @@ impl<Tr: ?Sized + 'static> Registry<Tr> {
         cell.get_or_init(|| Self::build(entries()))
     }
 
-    /// The registered tags, sorted.
+    /// The registered tags, sorted (aliases are not tags).
     pub fn tags(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.entries.iter().map(|e| e.tag)
     }
 
-    /// Whether `tag` is registered (exactly once).
+    /// The old tags still read, each with the tag it stands for, sorted.
+    pub fn aliases(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.names
+            .iter()
+            .filter(|(name, e)| *name != e.tag)
+            .map(|(name, e)| (*name, e.tag))
+    }
+
+    /// The current version of the type registered under `tag` (or an alias
+    /// of it), if it declares one.
+    pub fn version_of(&self, tag: &str) -> Option<u32> {
+        self.find(tag).ok().and_then(|e| e.version)
+    }
+
+    /// Whether `tag` is registered (exactly once), as a tag or an alias.
     pub fn contains(&self, tag: &str) -> bool {
         self.find(tag).is_ok()
     }
 
-    /// Tags claimed by more than one type, with how many claim each.
+    /// Tags and aliases claimed by more than one type, with how many claim
+    /// each.
     pub fn duplicates(&self) -> &[(&'static str, usize)] {
         &self.duplicates
     }
 
     fn find(&self, tag: &str) -> std::result::Result<&'static Entry<Tr>, Option<usize>> {
         let i = self
-            .entries
-            .binary_search_by(|e| e.tag.cmp(tag))
+            .names
+            .binary_search_by(|(name, _)| (*name).cmp(tag))
             .map_err(|_| None)?;
-        let entry = self.entries[i];
-        if self.duplicates.iter().any(|(t, _)| *t == tag) {
-            let count = self.entries.iter().filter(|e| e.tag == tag).count();
+        let entry = self.names[i].1;
+        if let Some(&(_, count)) = self.duplicates.iter().find(|(t, _)| *t == tag) {
             return Err(Some(count));
         }
         Ok(entry)
@@ -367,7 +452,25 @@ where
         let Some(header) = hints.type_name else {
             return codec.decode_hinted(bytes, hints);
         };
-        entry_for::<Tr>(header, bytes)?;
+        let entry = entry_for::<Tr>(header, bytes)?;
+        if header != entry.tag {
+            // typetag knows no aliases: they are read on the fast path only.
+            return Err(Error::with_payload(
+                ErrorKind::UnknownType {
+                    tag: header.to_owned(),
+                    target: Tr::TRAIT_NAME,
+                },
+                bytes,
+            ));
+        }
+        if let VersionHint::Header(version) = hints.version {
+            if entry
+                .version
+                .is_some_and(|v| version.trim() != v.to_string())
+            {
+                return Err(version_without_fast_path(entry.tag, version, bytes));
+            }
+        }
         let value = codec.decode_hinted(bytes, hints)?;
         let tag = Tr::tag_of(&value);
         if tag != header {
@@ -378,12 +481,17 @@ where
     fast.check(bytes)?;
     // The payload's tag, even when a header names the type, so header and
     // payload cannot disagree unnoticed.
-    let tag = match (fast.find_tag(bytes, Tr::TAG_KEY)?, hints.type_name) {
+    let entry = match (fast.find_tag(bytes, Tr::TAG_KEY)?, hints.type_name) {
         (Some(payload_tag), Some(header)) if payload_tag != header => {
-            return Err(disagree(header, &payload_tag, bytes));
+            // They agree only if one is an alias of the other.
+            let registry = Tr::registry();
+            match (registry.find(&payload_tag), registry.find(header)) {
+                (Ok(a), Ok(b)) if std::ptr::eq(a, b) => a,
+                _ => return Err(disagree(header, &payload_tag, bytes)),
+            }
         }
-        (Some(tag), _) => tag,
-        (None, Some(header)) => header.into(),
+        (Some(tag), _) => entry_for::<Tr>(&tag, bytes)?,
+        (None, Some(header)) => entry_for::<Tr>(header, bytes)?,
         (None, None) => {
             return Err(Error::with_payload(
                 ErrorKind::MissingTag {
@@ -394,13 +502,28 @@ where
             ))
         }
     };
-    let entry = entry_for::<Tr>(&tag, bytes)?;
-    match (entry.decode)(fast.as_any(), bytes) {
+    match (entry.decode)(fast, bytes, hints) {
         Some(decoded) => decoded,
         // A `SerdeCodec` the trait does not name: typetag, on a payload
         // already checked.
         None => codec.decode_hinted(bytes, hints),
     }
+}
+
+#[cold]
+fn version_without_fast_path(tag: &'static str, version: &str, bytes: &[u8]) -> Error {
+    Error::with_payload(
+        ErrorKind::Upcast {
+            type_name: tag,
+            from: version.trim().parse().unwrap_or(0),
+            source: format!(
+                "`{tag}` version {version} is not the current one, and the codec has no \
+                 SerdeCodec side to upcast it"
+            )
+            .into(),
+        },
+        bytes,
+    )
 }
 
 /// Encodes a trait object, by the fast path where it can: with the

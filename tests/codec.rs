@@ -728,15 +728,65 @@ fn fast_path_encodes_decode_back() {
             assert_eq!(format!("{back:?}"), format!("{figure:?}"));
         }
         // The decode fast path reads maps only: the concrete type decodes the
-        // payload as it stands, tag included.
-        if ["Circle", "Framed", "Boxed"].contains(&name.as_str()) {
+        // payload as it stands, tag included. The other shapes are read by
+        // typetag, on the same call.
+        if name != "Typed" {
+            decodes();
             let back = <Box<dyn Figure>>::decode_with(&Versioned, &bytes, &Hints::NONE)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(format!("{back:?}"), format!("{figure:?}"));
+            let map_shaped = ["Circle", "Framed", "Boxed"].contains(&name.as_str());
+            let expected = if map_shaped { (1, 0) } else { (0, 1) };
+            assert_eq!(decodes(), expected, "{name}: (fast, typetag) decodes");
+            // The built-in codecs and `from_bytes` too.
+            let json = figure.to_bytes().unwrap();
+            let back =
+                <Box<dyn Figure>>::from_bytes(&json).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(format!("{back:?}"), format!("{figure:?}"));
+            let hints = Hints::new(None, Some(name.as_str()));
+            let back = <Box<dyn Figure>>::decode_with(&Json::new(), &json, &hints)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(format!("{back:?}"), format!("{figure:?}"));
+            #[cfg(feature = "msgpack")]
+            {
+                let codec = kafka_codec::MsgPack::new();
+                let mut packed = Vec::new();
+                figure.encode_with(&codec, &mut packed).unwrap();
+                let back = <Box<dyn Figure>>::decode_with(&codec, &packed, &hints)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(format!("{back:?}"), format!("{figure:?}"));
+            }
         }
     }
     decodes();
     encodes();
+}
+
+/// A struct that refuses unknown fields cannot read the tag entry: typetag
+/// reads it, and a payload it refuses is refused either way.
+#[derive(Debug, Serialize, Deserialize, KafkaMessage)]
+#[serde(deny_unknown_fields)]
+struct Strict {
+    n: u32,
+}
+
+#[kafka_codec::polymorphic]
+impl Figure for Strict {}
+
+#[test]
+fn a_type_refusing_unknown_fields_decodes_through_typetag() {
+    let figure: Box<dyn Figure> = Box::new(Strict { n: 7 });
+    let bytes = figure.to_bytes().unwrap();
+    assert_eq!(bytes, br#"{"type":"Strict","n":7}"#);
+    let back = <Box<dyn Figure>>::from_bytes(&bytes).unwrap();
+    assert_eq!(format!("{back:?}"), "Strict { n: 7 }");
+    let extra = br#"{"type":"Strict","n":7,"x":1}"#;
+    let err = <Box<dyn Figure>>::from_bytes(extra).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Malformed { .. }), "{err}");
+    // The header is still checked against what typetag read.
+    let err = <Box<dyn Figure>>::decode_with(&Json::new(), &bytes, &Hints::new(None, Some("Dot")))
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Header { .. }), "{err}");
 }
 
 #[test]

@@ -25,7 +25,13 @@
 //! * **Decoding**: when the concrete type is known up front, from the type
 //!   header a producer wrote or from the payload's tag, the payload decodes
 //!   straight into the concrete struct, through a registry of decoders
-//!   collected at link time.
+//!   collected at link time. That needs a type that reads typetag's form as
+//!   written, a map with the tag entry beside its fields: structs, maps,
+//!   newtypes of those, internally tagged enums. Types typetag writes
+//!   otherwise (unit structs, newtypes of numbers or strings, externally
+//!   tagged enums, tuple structs) or that refuse the tag entry
+//!   (`deny_unknown_fields`) are found once, when the registry is built, and
+//!   decode through typetag.
 //! * **Encoding** ([`KafkaMessage::encode_with`](crate::KafkaMessage::encode_with),
 //!   which producers and `to_bytes` call): one virtual call reaches the
 //!   registered type's encoder, compiled for each codec the trait names,
@@ -57,6 +63,7 @@ use std::sync::OnceLock;
 use crate::codec::{FastPath, Hints, KafkaCodec, SerdeCodec, VersionHint};
 use crate::error::{Error, ErrorKind, Result};
 
+mod shape;
 mod tag;
 mod tagged;
 
@@ -266,6 +273,10 @@ pub struct Entry<Tr: ?Sized + 'static> {
     rust_name: fn() -> &'static str,
     version: Option<u32>,
     decode: DecodeFn<Tr>,
+    /// Whether the type reads a map with the tag entry beside its fields:
+    /// the fast path decodes those only. Found once, when the registry is
+    /// built.
+    probe: fn(&'static str) -> bool,
 }
 
 impl<Tr: Polymorphic + ?Sized> Entry<Tr> {
@@ -280,6 +291,7 @@ impl<Tr: Polymorphic + ?Sized> Entry<Tr> {
             rust_name: std::any::type_name::<T>,
             version: T::VERSION,
             decode: decode_entry::<Tr, T>,
+            probe: shape::map_shaped::<T>,
         }
     }
 
@@ -315,8 +327,9 @@ where
 /// The types registered for one trait, sorted by tag.
 pub struct Registry<Tr: ?Sized + 'static> {
     entries: Vec<&'static Entry<Tr>>,
-    /// Every name a type is read under, tags and aliases, sorted.
-    names: Vec<(&'static str, &'static Entry<Tr>)>,
+    /// Every name a type is read under, tags and aliases, sorted, with
+    /// the type's entry and whether the fast path decodes it.
+    names: Vec<(&'static str, Slot<Tr>)>,
     duplicates: Vec<(&'static str, usize)>,
 }
 
@@ -330,9 +343,25 @@ impl<Tr: ?Sized + 'static> std::fmt::Debug for Registry<Tr> {
     }
 }
 
-impl<Tr: ?Sized + 'static> Registry<Tr> {
+/// A registered type, as the registry finds it.
+struct Slot<Tr: ?Sized + 'static> {
+    entry: &'static Entry<Tr>,
+    /// Whether its `Deserialize` reads typetag's form as written (see
+    /// [`shape`]): the fast path decodes those only.
+    map_shaped: bool,
+}
+
+impl<Tr: ?Sized> Clone for Slot<Tr> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Tr: ?Sized> Copy for Slot<Tr> {}
+
+impl<Tr: Polymorphic + ?Sized> Registry<Tr> {
     /// Builds a registry from entries, noting names (tags or aliases)
-    /// claimed more than once.
+    /// claimed more than once, and finding which types the fast path reads.
     #[doc(hidden)]
     pub fn build(entries: impl IntoIterator<Item = &'static Entry<Tr>>) -> Self {
         let mut entries: Vec<_> = entries.into_iter().collect();
@@ -342,15 +371,19 @@ impl<Tr: ?Sized + 'static> Registry<Tr> {
                 .then_with(|| (a.rust_name)().cmp((b.rust_name)()))
         };
         entries.sort_by(|a, b| order(a, b));
-        let mut names: Vec<(&'static str, &'static Entry<Tr>)> = entries
+        let mut names: Vec<(&'static str, Slot<Tr>)> = entries
             .iter()
-            .flat_map(|&e| {
-                std::iter::once(e.tag)
-                    .chain(e.aliases.iter().copied())
-                    .map(move |n| (n, e))
+            .flat_map(|&entry| {
+                let slot = Slot {
+                    entry,
+                    map_shaped: (entry.probe)(Tr::TAG_KEY),
+                };
+                std::iter::once(entry.tag)
+                    .chain(entry.aliases.iter().copied())
+                    .map(move |n| (n, slot))
             })
             .collect();
-        names.sort_by(|a, b| a.0.cmp(b.0).then_with(|| order(a.1, b.1)));
+        names.sort_by(|a, b| a.0.cmp(b.0).then_with(|| order(a.1.entry, b.1.entry)));
         let mut duplicates: Vec<(&'static str, usize)> = Vec::new();
         for pair in names.windows(2) {
             if pair[0].0 == pair[1].0 {
@@ -378,7 +411,9 @@ impl<Tr: ?Sized + 'static> Registry<Tr> {
     ) -> &'static Self {
         cell.get_or_init(|| Self::build(entries()))
     }
+}
 
+impl<Tr: ?Sized + 'static> Registry<Tr> {
     /// The registered tags, sorted (aliases are not tags).
     pub fn tags(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.entries.iter().map(|e| e.tag)
@@ -388,14 +423,14 @@ impl<Tr: ?Sized + 'static> Registry<Tr> {
     pub fn aliases(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
         self.names
             .iter()
-            .filter(|(name, e)| *name != e.tag)
-            .map(|(name, e)| (*name, e.tag))
+            .filter(|(name, slot)| *name != slot.entry.tag)
+            .map(|(name, slot)| (*name, slot.entry.tag))
     }
 
     /// The current version of the type registered under `tag` (or an alias
     /// of it), if it declares one.
     pub fn version_of(&self, tag: &str) -> Option<u32> {
-        self.find(tag).ok().and_then(|e| e.version)
+        self.find(tag).ok().and_then(|slot| slot.entry.version)
     }
 
     /// Whether `tag` is registered (exactly once), as a tag or an alias.
@@ -409,16 +444,16 @@ impl<Tr: ?Sized + 'static> Registry<Tr> {
         &self.duplicates
     }
 
-    fn find(&self, tag: &str) -> std::result::Result<&'static Entry<Tr>, Option<usize>> {
+    fn find(&self, tag: &str) -> std::result::Result<Slot<Tr>, Option<usize>> {
         let i = self
             .names
             .binary_search_by(|(name, _)| (*name).cmp(tag))
             .map_err(|_| None)?;
-        let entry = self.names[i].1;
+        let slot = self.names[i].1;
         if let Some(&(_, count)) = self.duplicates.iter().find(|(t, _)| *t == tag) {
             return Err(Some(count));
         }
-        Ok(entry)
+        Ok(slot)
     }
 }
 
@@ -452,7 +487,7 @@ where
         let Some(header) = hints.type_name else {
             return codec.decode_hinted(bytes, hints);
         };
-        let entry = entry_for::<Tr>(header, bytes)?;
+        let entry = entry_for::<Tr>(header, bytes)?.entry;
         if header != entry.tag {
             // typetag knows no aliases: they are read on the fast path only.
             return Err(Error::with_payload(
@@ -481,12 +516,12 @@ where
     fast.check(bytes)?;
     // The payload's tag, even when a header names the type, so header and
     // payload cannot disagree unnoticed.
-    let entry = match (fast.find_tag(bytes, Tr::TAG_KEY)?, hints.type_name) {
+    let slot = match (fast.find_tag(bytes, Tr::TAG_KEY)?, hints.type_name) {
         (Some(payload_tag), Some(header)) if payload_tag != header => {
             // They agree only if one is an alias of the other.
             let registry = Tr::registry();
             match (registry.find(&payload_tag), registry.find(header)) {
-                (Ok(a), Ok(b)) if std::ptr::eq(a, b) => a,
+                (Ok(a), Ok(b)) if std::ptr::eq(a.entry, b.entry) => a,
                 _ => return Err(disagree(header, &payload_tag, bytes)),
             }
         }
@@ -502,12 +537,46 @@ where
             ))
         }
     };
-    match (entry.decode)(fast, bytes, hints) {
+    if !slot.map_shaped {
+        // Typetag's form of this type (a unit, a number, an enum, a tuple,
+        // a struct refusing unknown fields) is one only typetag reads.
+        return decode_by_typetag(codec, slot.entry, bytes, hints);
+    }
+    match (slot.entry.decode)(fast, bytes, hints) {
         Some(decoded) => decoded,
         // A `SerdeCodec` the trait does not name: typetag, on a payload
         // already checked.
         None => codec.decode_hinted(bytes, hints),
     }
+}
+
+/// Decodes a type the fast path cannot read through typetag, checking the
+/// tag and version the entry was found by.
+#[cold]
+fn decode_by_typetag<Tr, C>(
+    codec: &C,
+    entry: &Entry<Tr>,
+    bytes: &[u8],
+    hints: &Hints<'_>,
+) -> Result<Box<Tr>>
+where
+    Tr: Polymorphic + ?Sized,
+    C: KafkaCodec<Box<Tr>> + ?Sized,
+{
+    if let VersionHint::Header(version) = hints.version {
+        if entry
+            .version
+            .is_some_and(|v| version.trim() != v.to_string())
+        {
+            return Err(version_without_fast_path(entry.tag, version, bytes));
+        }
+    }
+    let value = codec.decode_hinted(bytes, hints)?;
+    let tag = Tr::tag_of(&value);
+    if tag != entry.tag {
+        return Err(disagree(entry.tag, tag, bytes));
+    }
+    Ok(value)
 }
 
 #[cold]
@@ -517,8 +586,9 @@ fn version_without_fast_path(tag: &'static str, version: &str, bytes: &[u8]) -> 
             type_name: tag,
             from: version.trim().parse().unwrap_or(0),
             source: format!(
-                "`{tag}` version {version} is not the current one, and the codec has no \
-                 SerdeCodec side to upcast it"
+                "`{tag}` version {version} is not the current one, and it can only be read \
+                 through typetag, which does not upcast (a codec without a SerdeCodec side, or \
+                 a type not written as a map)"
             )
             .into(),
         },
@@ -558,7 +628,7 @@ fn disagree(header: &str, payload_tag: &str, bytes: &[u8]) -> Error {
     )
 }
 
-fn entry_for<Tr: Polymorphic + ?Sized>(tag: &str, bytes: &[u8]) -> Result<&'static Entry<Tr>> {
+fn entry_for<Tr: Polymorphic + ?Sized>(tag: &str, bytes: &[u8]) -> Result<Slot<Tr>> {
     Tr::registry().find(tag).map_err(|dup| {
         let kind = match dup {
             Some(count) => ErrorKind::DuplicateTag {

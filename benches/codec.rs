@@ -799,18 +799,205 @@ fn user_codec(c: &mut Criterion) {
     g.finish();
 }
 
+// ---------------------------------------------------------------------------
+// 5. Schema evolution: a versioned type decoding current and old records,
+//    against the same type without a version
+
+/// Where a payment stands (version 3 had `captured: bool` instead).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PaymentStatus {
+    Authorized,
+    Captured,
+}
+
+/// A card payment, ~350 B of JSON, without a version: the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+#[kafka(name = "Payment")]
+struct PaymentUnversioned {
+    id: Uuid,
+    order_id: Uuid,
+    created_at: DateTime<Utc>,
+    amount_cents: i64,
+    currency: String,
+    method: String,
+    card_brand: String,
+    card_last4: String,
+    customer_email: String,
+    status: PaymentStatus,
+    attempts: u32,
+    risk_score: f64,
+}
+
+/// The same fields at version 4. Version 1 called `amount_cents` `amount`,
+/// version 2 had no `attempts`, version 3 had `captured` for `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
+#[kafka(version = 4)]
+#[kafka(upcast(from = 1, value = rename_amount))]
+#[kafka(upcast(from = 2, value = add_attempts))]
+#[kafka(upcast(from = 3, typed = PaymentV3))]
+struct Payment {
+    id: Uuid,
+    order_id: Uuid,
+    created_at: DateTime<Utc>,
+    amount_cents: i64,
+    currency: String,
+    method: String,
+    card_brand: String,
+    card_last4: String,
+    customer_email: String,
+    status: PaymentStatus,
+    attempts: u32,
+    risk_score: f64,
+}
+
+/// Version 3 as it was written.
+#[derive(Debug, Serialize, Deserialize)]
+struct PaymentV3 {
+    id: Uuid,
+    order_id: Uuid,
+    created_at: DateTime<Utc>,
+    amount_cents: i64,
+    currency: String,
+    method: String,
+    card_brand: String,
+    card_last4: String,
+    customer_email: String,
+    captured: bool,
+    attempts: u32,
+    risk_score: f64,
+}
+
+fn rename_amount(mut v: serde_json::Value) -> Result<serde_json::Value, &'static str> {
+    let map = v.as_object_mut().ok_or("not a map")?;
+    let amount = map.remove("amount").ok_or("no `amount`")?;
+    map.insert("amount_cents".into(), amount);
+    Ok(v)
+}
+
+fn add_attempts(mut v: serde_json::Value) -> serde_json::Value {
+    v["attempts"] = 1.into();
+    v
+}
+
+impl From<PaymentV3> for Payment {
+    fn from(v3: PaymentV3) -> Self {
+        Payment {
+            id: v3.id,
+            order_id: v3.order_id,
+            created_at: v3.created_at,
+            amount_cents: v3.amount_cents,
+            currency: v3.currency,
+            method: v3.method,
+            card_brand: v3.card_brand,
+            card_last4: v3.card_last4,
+            customer_email: v3.customer_email,
+            status: if v3.captured {
+                PaymentStatus::Captured
+            } else {
+                PaymentStatus::Authorized
+            },
+            attempts: v3.attempts,
+            risk_score: v3.risk_score,
+        }
+    }
+}
+
+/// Today's payment, and the records versions 4, 3 and 1 wrote of it.
+fn payment_records() -> (Payment, [Vec<u8>; 3]) {
+    let payment = Payment {
+        id: Uuid::from_u128(0x0193_2c4e_7a1b_7c3d_9e8f_a0b1_c2d3_e4f5),
+        order_id: Uuid::from_u128(0x0193_2c4e_6f00_7abc_8def_0123_4567_89ab),
+        created_at: DateTime::from_timestamp_millis(1_732_000_000_123).unwrap(),
+        amount_cents: 12_999,
+        currency: "EUR".into(),
+        method: "card".into(),
+        card_brand: "visa".into(),
+        card_last4: "4242".into(),
+        customer_email: "ada.lovelace@example.com".into(),
+        status: PaymentStatus::Captured,
+        attempts: 1,
+        risk_score: 0.137,
+    };
+    let v4 = serde_json::to_vec(&payment).unwrap();
+    let mut tree = serde_json::to_value(&payment).unwrap();
+    let map = tree.as_object_mut().unwrap();
+    map.remove("status");
+    map.insert("captured".into(), true.into());
+    // Through the struct, so the fields are in the order its writer had.
+    let v3: PaymentV3 = serde_json::from_value(tree.clone()).unwrap();
+    let v3 = serde_json::to_vec(&v3).unwrap();
+    let map = tree.as_object_mut().unwrap();
+    map.remove("attempts");
+    let amount = map.remove("amount_cents").unwrap();
+    map.insert("amount".into(), amount);
+    let v1 = serde_json::to_vec(&tree).unwrap();
+    (payment, [v4, v3, v1])
+}
+
+fn evolution(c: &mut Criterion) {
+    let (payment, [v4, v3, v1]) = payment_records();
+    println!(
+        "evolution payload: Payment, JSON bytes v4 {}, v3 {}, v1 {}",
+        v4.len(),
+        v3.len(),
+        v1.len()
+    );
+    let json = Json::new();
+    let decode = |bytes: &[u8], version| {
+        Payment::decode_with(&json, bytes, &Hints::record(None, None, version)).unwrap()
+    };
+    // All four read the same payment.
+    for (bytes, version) in [(&v4, "4"), (&v3, "3"), (&v1, "1")] {
+        assert_eq!(decode(bytes, Some(version)), payment, "version {version}");
+    }
+    let plain = PaymentUnversioned::decode_with(&json, &v4, &Hints::record(None, None, None));
+    assert_eq!(serde_json::to_vec(&plain.unwrap()).unwrap(), v4);
+
+    let mut unversioned = || {
+        PaymentUnversioned::decode_with(&json, black_box(&v4), &Hints::record(None, None, None))
+            .unwrap()
+    };
+    let mut current = || decode(black_box(&v4), Some("4"));
+    let mut one_step = || decode(black_box(&v3), Some("3"));
+    let mut three_steps = || decode(black_box(&v1), Some("1"));
+    let mut g = Group::new(c, "evolution/decode");
+    g.bench("unversioned", "Payment", v4.len(), &mut unversioned);
+    g.bench("current", "Payment", v4.len(), &mut current);
+    g.bench("one_step", "Payment", v3.len(), &mut one_step);
+    g.bench("three_steps", "Payment", v1.len(), &mut three_steps);
+    let baseline = "unversioned";
+    g.paired(
+        ("current", &mut current),
+        (baseline, &mut unversioned),
+        "Payment",
+    );
+    g.paired(
+        ("one_step", &mut one_step),
+        (baseline, &mut unversioned),
+        "Payment",
+    );
+    g.paired(
+        ("three_steps", &mut three_steps),
+        (baseline, &mut unversioned),
+        "Payment",
+    );
+    g.finish();
+}
+
 #[cfg(feature = "msgpack")]
 criterion_group! {
     name = benches;
     config = config();
-    targets = json_encode, json_decode, poly_decode, poly_encode, hierarchy, msgpack, user_codec
+    targets = json_encode, json_decode, poly_decode, poly_encode, hierarchy, msgpack, user_codec,
+        evolution
 }
 
 #[cfg(not(feature = "msgpack"))]
 criterion_group! {
     name = benches;
     config = config();
-    targets = json_encode, json_decode, poly_decode, poly_encode, hierarchy, user_codec
+    targets = json_encode, json_decode, poly_decode, poly_encode, hierarchy, user_codec, evolution
 }
 
 // ---------------------------------------------------------------------------
@@ -889,6 +1076,9 @@ const PAIRS: &[Pair] = &[
     ),
     pair("user_codec/poly_decode", "fast_path", "concrete", Some(0.9)),
     pair("user_codec/poly_decode", "typetag", "concrete", None),
+    pair("evolution/decode", "current", "unversioned", Some(0.95)),
+    pair("evolution/decode", "one_step", "unversioned", None),
+    pair("evolution/decode", "three_steps", "unversioned", None),
 ];
 
 /// When this run started; estimates older than this are from earlier runs.
@@ -951,6 +1141,7 @@ fn fmt_time(ns: f64) -> String {
 const PAYLOAD_ORDER: &[&str] = &[
     "100B",
     "Order-0",
+    "Payment",
     "Employee",
     "1KB",
     "Order-1KB",

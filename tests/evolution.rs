@@ -381,11 +381,39 @@ trait Shape: std::fmt::Debug {
     fn area(&self) -> f64;
 }
 
-/// Version 1 called the radius `radius`; the tag was `Round`, then `Disc`.
+/// Version 1 called the radius `radius`; version 2 had no `filled`; the
+/// tag was `Round`, then `Disc`.
 #[derive(Debug, PartialEq, Serialize, Deserialize, KafkaMessage)]
-#[kafka(version = 2, upcast(from = 1, value = radius_to_r))]
+#[kafka(version = 3)]
+#[kafka(upcast(from = 1, value = radius_to_r))]
+#[kafka(upcast(from = 2, typed = CircleV2))]
 struct Circle {
     r: f64,
+    filled: bool,
+}
+
+#[derive(Deserialize)]
+struct CircleV2 {
+    r: f64,
+}
+
+impl TryFrom<CircleV2> for Circle {
+    type Error = String;
+
+    fn try_from(v2: CircleV2) -> Result<Self, String> {
+        count_step();
+        if v2.r < 0.0 {
+            return Err(format!("a negative radius, {}", v2.r));
+        }
+        Ok(Circle {
+            r: v2.r,
+            filled: false,
+        })
+    }
+}
+
+fn circle(r: f64) -> Circle {
+    Circle { r, filled: false }
 }
 
 fn radius_to_r(mut v: Value) -> Result<Value, String> {
@@ -433,23 +461,53 @@ fn trait_objects_upcast<C: KafkaCodec<Box<dyn Shape>> + KafkaCodec<Value>>(codec
     let before = steps();
     let v1 = json!({"type": "Circle", "radius": 2.0});
     let shape = shape_from(codec, &v1, Some("Circle"), Some("1")).unwrap();
-    assert_eq!(shape.downcast_ref::<Circle>(), Some(&Circle { r: 2.0 }));
-    assert_eq!(steps() - before, 1);
-    // Current records take the fast path, no step.
+    assert_eq!(shape.downcast_ref::<Circle>(), Some(&circle(2.0)));
+    assert_eq!(steps() - before, 2, "a tree step, then a typed one");
     let v2 = json!({"type": "Circle", "r": 3.0});
     let shape = shape_from(codec, &v2, Some("Circle"), Some("2")).unwrap();
-    assert_eq!(shape.downcast_ref::<Circle>(), Some(&Circle { r: 3.0 }));
-    assert_eq!(steps() - before, 1);
+    assert_eq!(shape.downcast_ref::<Circle>(), Some(&circle(3.0)));
+    assert_eq!(steps() - before, 3);
+    // A typed step that refuses its input.
+    let err = shape_from(
+        codec,
+        &json!({"type": "Circle", "r": -1.0}),
+        None,
+        Some("2"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::Upcast {
+                type_name: "Circle",
+                from: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Current records take the fast path, no step.
+    let v3 = json!({"type": "Circle", "r": 4.0, "filled": true});
+    let before = steps();
+    let shape = shape_from(codec, &v3, Some("Circle"), Some("3")).unwrap();
+    assert_eq!(
+        shape.downcast_ref::<Circle>(),
+        Some(&Circle {
+            r: 4.0,
+            filled: true
+        })
+    );
+    assert_eq!(steps(), before);
     // No header at all on a record: the oldest version.
     let shape = shape_from(codec, &v1, None, None).unwrap();
-    assert_eq!(shape.downcast_ref::<Circle>(), Some(&Circle { r: 2.0 }));
+    assert_eq!(shape.downcast_ref::<Circle>(), Some(&circle(2.0)));
     // Old tags, in the payload and in the header, and both.
     let old_tag = json!({"type": "Round", "radius": 1.0});
     let shape = shape_from(codec, &old_tag, None, Some("1")).unwrap();
-    assert_eq!(shape.downcast_ref::<Circle>(), Some(&Circle { r: 1.0 }));
+    assert_eq!(shape.downcast_ref::<Circle>(), Some(&circle(1.0)));
     let shape = shape_from(codec, &old_tag, Some("Disc"), Some("1")).unwrap();
     assert!(shape.is::<Circle>());
-    let shape = shape_from(codec, &v2, Some("Round"), Some("2")).unwrap();
+    let shape = shape_from(codec, &v3, Some("Round"), Some("3")).unwrap();
     assert!(shape.is::<Circle>());
     // ... but a header naming another type still disagrees.
     let err = shape_from(codec, &old_tag, Some("Square"), Some("1")).unwrap_err();
@@ -458,14 +516,14 @@ fn trait_objects_upcast<C: KafkaCodec<Box<dyn Shape>> + KafkaCodec<Value>>(codec
     let sq = shape_from(codec, &json!({"type": "Square", "side": 2.0}), None, None).unwrap();
     assert!((sq.area() - 4.0).abs() < 1e-12);
     // Newer than known.
-    let err = shape_from(codec, &v2, Some("Circle"), Some("3")).unwrap_err();
+    let err = shape_from(codec, &v3, Some("Circle"), Some("4")).unwrap_err();
     assert!(
         matches!(
             err.kind(),
             ErrorKind::NewerVersion {
                 type_name: "Circle",
-                found: 3,
-                newest: 2
+                found: 4,
+                newest: 3
             }
         ),
         "{err}"
@@ -485,7 +543,7 @@ fn trait_objects_upcast_each_type_by_its_own_chain_with_msgpack() {
 
 #[test]
 fn aliases_decode_but_encoding_writes_the_canonical_tag() {
-    let shape: Box<dyn Shape> = Box::new(Circle { r: 1.0 });
+    let shape: Box<dyn Shape> = Box::new(circle(1.0));
     let bytes = shape.to_bytes().unwrap();
     assert!(bytes.starts_with(br#"{"type":"Circle""#), "{bytes:?}");
     assert_eq!(shape.type_name(), "Circle");
@@ -496,7 +554,7 @@ fn aliases_decode_but_encoding_writes_the_canonical_tag() {
         [("Disc", "Circle"), ("Round", "Circle")]
     );
     assert!(registry.contains("Round"));
-    assert_eq!(registry.version_of("Disc"), Some(2));
+    assert_eq!(registry.version_of("Disc"), Some(3));
     assert!(<Box<dyn Shape>>::check().is_ok());
 }
 

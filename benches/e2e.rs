@@ -59,8 +59,11 @@
 //! against off, the traces recorded, or exported through OpenTelemetry
 //! with 1 % head-sampled by the crate (`span_sampling`), 1 % sampled by
 //! OpenTelemetry, or every span; its runs are `E2E_MESSAGES` records
-//! produced and twice that consumed (use 100 000 for runs long enough to
-//! time). Every topic is
+//! produced and twice that consumed (use 100 000 or more for runs long
+//! enough to time), each timed by the wall clock (records/s) and by this
+//! process's CPU time (user + system, all threads, µs per record), which
+//! the machine's other load and the waits on the broker move far less;
+//! with the mock cluster the broker's CPU is in it too. Every topic is
 //! fresh, with 4 partitions. A markdown table of ratios closes the run. With
 //! the defaults a run takes about a minute per broker on two cores, most of
 //! it consumer group joins.
@@ -239,7 +242,9 @@ async fn produce_typed(
     concurrency: usize,
 ) -> Duration {
     let producer = Producer::new(&producer_config(servers)).expect("typed producer");
-    produce_with(producer, topic, messages, concurrency).await
+    produce_with(producer, topic, messages, concurrency)
+        .await
+        .wall
 }
 
 /// Sends `messages` to `topic` with `producer`, `concurrency` in flight,
@@ -249,12 +254,12 @@ async fn produce_with(
     topic: &str,
     messages: &[AnyEntity],
     concurrency: usize,
-) -> Duration {
+) -> Timed {
     bounded("typed warm-up", producer.send_to(topic, &messages[0]))
         .await
         .expect("typed warm-up send");
     let producer = &producer;
-    let start = Instant::now();
+    let clock = Stopwatch::start();
     bounded(
         "typed producer",
         futures::stream::iter(messages).for_each_concurrent(concurrency, |m| async move {
@@ -262,7 +267,93 @@ async fn produce_with(
         }),
     )
     .await;
-    start.elapsed()
+    clock.stop()
+}
+
+/// This process's CPU time, user + system, every thread (those that
+/// exited included), or `None` where `/proc` does not tell it.
+///
+/// The source is `/proc/self/stat`, fields 14 and 15 (utime, stime). The
+/// alternatives: `getrusage` or `CLOCK_PROCESS_CPUTIME_ID` need libc and
+/// `unsafe`, which the workspace forbids; summing
+/// `/proc/self/task/*/schedstat` (nanoseconds) misses every thread that
+/// exits between two readings, and librdkafka's and OpenTelemetry's
+/// threads come and go with their clients. The kernel keeps utime + stime
+/// equal to the scheduler's exact runtime and truncates each to a clock
+/// tick, so a difference of two readings is good to two ticks (20 ms at
+/// 100 Hz): a timed section has to burn seconds of CPU.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Field 2, the command name, is in parentheses and may hold spaces and
+    // parentheses: count the fields from the last `)`, which ends it.
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    // The first field after it is field 3: utime is the 12th from there.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    let ticks = utime + stime;
+    let hz = clock_ticks_per_second();
+    Some(Duration::from_secs(ticks / hz) + Duration::from_nanos(ticks % hz * 1_000_000_000 / hz))
+}
+
+/// `sysconf(_SC_CLK_TCK)` without libc: the `AT_CLKTCK` entry (17) of the
+/// auxiliary vector the kernel gave the process, which is where the C
+/// library reads it; 100, Linux's value on every architecture, if that
+/// cannot be read.
+fn clock_ticks_per_second() -> u64 {
+    static HZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        const AT_CLKTCK: usize = 17;
+        let word = std::mem::size_of::<usize>();
+        let auxv = std::fs::read("/proc/self/auxv").unwrap_or_default();
+        auxv.chunks_exact(2 * word)
+            .find_map(|pair| {
+                let (key, value) = pair.split_at(word);
+                let key = usize::from_ne_bytes(key.try_into().ok()?);
+                let value = usize::from_ne_bytes(value.try_into().ok()?);
+                if key == AT_CLKTCK {
+                    u64::try_from(value).ok()
+                } else {
+                    None
+                }
+            })
+            .filter(|&hz| hz > 0)
+            .unwrap_or(100)
+    })
+}
+
+/// Wall-clock and process CPU time from the same point on.
+#[derive(Debug, Clone, Copy)]
+struct Stopwatch {
+    wall: Instant,
+    cpu: Option<Duration>,
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        Stopwatch {
+            wall: Instant::now(),
+            cpu: process_cpu(),
+        }
+    }
+
+    fn stop(&self) -> Timed {
+        Timed {
+            wall: self.wall.elapsed(),
+            cpu: process_cpu()
+                .zip(self.cpu)
+                .map(|(end, start)| end.saturating_sub(start)),
+        }
+    }
+}
+
+/// What a timed section took.
+#[derive(Debug, Clone, Copy)]
+struct Timed {
+    wall: Duration,
+    /// This process's CPU time over it, all threads (see [`process_cpu`]);
+    /// only the telemetry side reports it.
+    #[cfg_attr(not(all(feature = "otel", feature = "metrics")), allow(dead_code))]
+    cpu: Option<Duration>,
 }
 
 async fn produce_raw(
@@ -623,12 +714,15 @@ async fn consumer_side(
     .collect()
 }
 
+/// Every side `settings` asks for against `broker`: the rows of the closing
+/// table; tables of their own (the telemetry side's CPU) go to `tables`.
 async fn run_broker(
     name: &'static str,
     broker: &kafka::Broker,
     settings: &Settings,
     messages: &[AnyEntity],
     encoded: &[Encoded],
+    tables: &mut String,
 ) -> Vec<Row> {
     println!("\n## {name} ({})\n", broker.servers);
     let mut rows = Vec::new();
@@ -656,7 +750,7 @@ async fn run_broker(
         rows.push(pipeline_side(name, broker, settings, &topics[0], messages.len() + 1).await);
     }
     if settings.telemetry {
-        rows.extend(telemetry::side(name, broker, settings, messages).await);
+        rows.extend(telemetry::side(name, broker, settings, messages, tables).await);
     }
     rows
 }
@@ -787,7 +881,7 @@ async fn pipeline_side(
 mod telemetry {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, OnceLock};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use kafka_codec::kafka::{ConsumerBuilder, Producer, Sampling};
     use metrics::{
@@ -801,7 +895,7 @@ mod telemetry {
 
     use super::{
         bounded, consumer_config, fresh_topic, kafka, log_run, produce_typed, produce_with, rate,
-        AnyEntity, Row, Settings,
+        AnyEntity, Row, Settings, Stopwatch, Timed,
     };
 
     /// Forwards to the Prometheus recorder while on; no-op handles while off.
@@ -966,8 +1060,8 @@ mod telemetry {
     }
 
     /// Handles every record of `topics` with `Consumer::run` (a handler that
-    /// only counts); timed from the first record.
-    async fn consume(servers: &str, topics: &[String], total: usize, mode: Mode) -> Duration {
+    /// only counts); timed, wall clock and CPU, from the first record.
+    async fn consume(servers: &str, topics: &[String], total: usize, mode: Mode) -> Timed {
         let consumer = ConsumerBuilder::from_config(consumer_config(servers))
             .topics(topics)
             .span_sampling(mode.sampling())
@@ -978,7 +1072,7 @@ mod telemetry {
         bounded(
             "telemetry consumer",
             consumer.run(done.cancelled(), |r| {
-                started.get_or_init(Instant::now);
+                started.get_or_init(Stopwatch::start);
                 std::hint::black_box(r.value());
                 if seen.fetch_add(1, Ordering::Relaxed) + 1 == total {
                     done.cancel();
@@ -988,7 +1082,13 @@ mod telemetry {
         )
         .await
         .expect("consumer run");
-        started.get().map_or(Duration::ZERO, Instant::elapsed)
+        started.get().map_or(
+            Timed {
+                wall: Duration::ZERO,
+                cpu: None,
+            },
+            Stopwatch::stop,
+        )
     }
 
     /// Most records per partition of a topic the consumer drains: the mock
@@ -1024,19 +1124,120 @@ mod telemetry {
         topics
     }
 
+    /// Every round's figures for one side (producer or consumer) in one
+    /// mode.
+    #[derive(Default)]
+    struct Rounds {
+        /// Records per second.
+        rates: Vec<f64>,
+        /// CPU µs per record, this whole process.
+        cpu: Vec<f64>,
+    }
+
+    impl Rounds {
+        #[allow(clippy::cast_precision_loss)]
+        fn push(&mut self, records: usize, t: Timed) {
+            self.rates.push(rate(records, t.wall));
+            if let Some(cpu) = t.cpu {
+                self.cpu.push(cpu.as_secs_f64() * 1e6 / records as f64);
+            }
+        }
+    }
+
+    fn best_rate(v: &[f64]) -> f64 {
+        v.iter().copied().fold(0.0, f64::max)
+    }
+
+    fn best_cpu(v: &[f64]) -> f64 {
+        v.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    fn median(v: &[f64]) -> f64 {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    }
+
+    /// What the 5 % goal allows a mode's CPU per record over `off`'s.
+    const CPU_GOAL: f64 = 1.05;
+
+    /// The modes the 5 % goal is for; the others are reported.
+    fn has_goal(mode: Mode) -> bool {
+        matches!(mode, Mode::Recorded | Mode::OtelHeadSampled)
+    }
+
+    /// The CPU table: µs per record and the ratio to off, best (least CPU)
+    /// and median over the rounds, and the median of each round's own ratio
+    /// (the modes of a round run one after the other, so that one cancels
+    /// what drifts between rounds).
+    fn cpu_table(name: &str, in_process: bool, rounds: &[[Rounds; Mode::ALL.len()]; 2]) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\nCPU per record, {name}: user + system time of this process, all threads, \
+             over each timed section, ÷ records; {}. Counted in ticks of 1/{} s, each \
+             section's figure is good to two ticks: it wants seconds of CPU \
+             (E2E_MESSAGES=100000 or more).",
+            if in_process {
+                "the mock cluster runs inside this process, so the broker's CPU counts too"
+            } else {
+                "the broker is another process, so this is the client's alone"
+            },
+            super::clock_ticks_per_second(),
+        );
+        out.push_str(
+            "\n| broker | side | mode | CPU µs/record best | median | ratio to off best | \
+             median | median of per-round ratios | goal: ≤ 1.05 on both medians |\n",
+        );
+        out.push_str("|---|---|---|---:|---:|---:|---:|---:|---|\n");
+        for (side, modes) in ["producer", "consumer"].into_iter().zip(rounds) {
+            let off = &modes[0].cpu;
+            for (mode, r) in Mode::ALL.iter().zip(modes) {
+                let paired: Vec<f64> = r.cpu.iter().zip(off).map(|(m, o)| m / o).collect();
+                let (ratio, paired) = (median(&r.cpu) / median(off), median(&paired));
+                // Met or missed only when both medians say so.
+                let goal = match *mode {
+                    Mode::Off => "",
+                    m if !has_goal(m) => "reported",
+                    _ if ratio <= CPU_GOAL && paired <= CPU_GOAL => "met",
+                    _ if ratio > CPU_GOAL && paired > CPU_GOAL => "MISSED",
+                    _ => "unresolved",
+                };
+                let _ = writeln!(
+                    out,
+                    "| {name} | {side} | {} | {:.2} | {:.2} | {:.3} | {ratio:.3} | {paired:.3} | \
+                     {goal} |",
+                    mode.label(),
+                    best_cpu(&r.cpu),
+                    median(&r.cpu),
+                    best_cpu(&r.cpu) / best_cpu(off),
+                );
+            }
+        }
+        out
+    }
+
     /// Rounds of producing and consuming in every [`Mode`], the order
     /// reversed every other round; the best rate of each counts, and each
-    /// mode is reported against `Off`.
+    /// mode is reported against `Off`, by rate in the rows and by CPU per
+    /// record in the table it prints and appends to `tables`.
     pub(super) async fn side(
         name: &'static str,
         broker: &kafka::Broker,
         settings: &Settings,
         messages: &[AnyEntity],
+        tables: &mut String,
     ) -> Vec<Row> {
         let n = messages.len();
         let topics = &inputs(broker, settings, messages).await;
         let total = topics.len() * (n + 1);
-        let mut best = [[0f64; Mode::ALL.len()]; 2]; // [producer, consumer][mode]
+        // [producer, consumer][mode]
+        let mut rounds: [[Rounds; Mode::ALL.len()]; 2] = Default::default();
         for round in 0..settings.rounds {
             let mut modes = Mode::ALL;
             if round % 2 == 1 {
@@ -1050,33 +1251,69 @@ mod telemetry {
                     .build()
                     .expect("typed producer");
                 let sent = produce_with(producer, &topic, messages, settings.concurrency).await;
-                log_run(name, "producer", round + 1, mode.label(), n, sent);
-                println!();
+                log_run(name, "producer", round + 1, mode.label(), n, sent.wall);
+                log_cpu(n, sent);
                 let read = consume(&broker.servers, topics, total, mode).await;
-                log_run(name, "consumer", round + 1, mode.label(), total, read);
-                println!();
+                log_run(name, "consumer", round + 1, mode.label(), total, read.wall);
+                log_cpu(total, read);
                 let i = Mode::ALL
                     .iter()
                     .position(|&m| m == mode)
                     .unwrap_or_default();
-                best[0][i] = best[0][i].max(rate(n, sent));
-                best[1][i] = best[1][i].max(rate(total, read));
+                rounds[0][i].push(n, sent);
+                rounds[1][i].push(total, read);
             }
         }
         set(Mode::Off);
         let mut rows = Vec::new();
-        for (side, best) in [("producer: send_to", best[0]), ("consumer: run", best[1])] {
+        for (side, modes) in [
+            ("producer: send_to", &rounds[0]),
+            ("consumer: run", &rounds[1]),
+        ] {
+            let off = &modes[0].rates;
             for (i, mode) in Mode::ALL.iter().enumerate().skip(1) {
+                let rates = &modes[i].rates;
                 rows.push(Row {
                     broker: name,
-                    side: Box::leak(format!("{side}, {} vs off", mode.label()).into_boxed_str()),
-                    typed: best[i],
-                    raw: best[0],
-                    target: matches!(mode, Mode::Recorded | Mode::OtelHeadSampled).then_some(0.95),
+                    side: Box::leak(
+                        format!(
+                            "{side}, {} vs off (median ratio {:.3})",
+                            mode.label(),
+                            median(rates) / median(off)
+                        )
+                        .into_boxed_str(),
+                    ),
+                    typed: best_rate(rates),
+                    raw: best_rate(off),
+                    target: has_goal(*mode).then_some(0.95),
                 });
             }
         }
+        if rounds
+            .iter()
+            .flatten()
+            .all(|r| r.cpu.len() == settings.rounds)
+        {
+            let table = cpu_table(name, broker.embedded.is_some(), &rounds);
+            println!("{table}");
+            tables.push_str(&table);
+        } else {
+            println!("(no CPU time: /proc/self/stat could not be read)");
+        }
         rows
+    }
+
+    /// The CPU part of a [`log_run`] line, and its end.
+    #[allow(clippy::cast_precision_loss)]
+    fn log_cpu(records: usize, t: Timed) {
+        match t.cpu {
+            Some(cpu) => println!(
+                ", CPU {:>6.2} s = {:>5.2} µs/record",
+                cpu.as_secs_f64(),
+                cpu.as_secs_f64() * 1e6 / records as f64
+            ),
+            None => println!(),
+        }
     }
 }
 
@@ -1091,6 +1328,7 @@ mod telemetry {
         _: &kafka::Broker,
         _: &Settings,
         _: &[AnyEntity],
+        _: &mut String,
     ) -> Vec<Row> {
         println!("(the telemetry side needs features otel and metrics: --all-features)");
         Vec::new()
@@ -1207,13 +1445,22 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let mut tables = String::new();
     let rows = runtime.block_on(async {
         let embedded = Embedded::start(1).expect("start the mock cluster");
         let mock = kafka::Broker {
             servers: embedded.bootstrap_servers().to_owned(),
             embedded: Some(embedded),
         };
-        let mut rows = run_broker("embedded", &mock, &settings, &messages, &encoded).await;
+        let mut rows = run_broker(
+            "embedded",
+            &mock,
+            &settings,
+            &messages,
+            &encoded,
+            &mut tables,
+        )
+        .await;
         drop(mock);
         match std::env::var("KAFKA_BROKERS") {
             Ok(servers) if !servers.trim().is_empty() => {
@@ -1221,14 +1468,24 @@ fn main() {
                     servers,
                     embedded: None,
                 };
-                rows.extend(run_broker(real_name(), &real, &settings, &messages, &encoded).await);
+                rows.extend(
+                    run_broker(
+                        real_name(),
+                        &real,
+                        &settings,
+                        &messages,
+                        &encoded,
+                        &mut tables,
+                    )
+                    .await,
+                );
             }
             _ => println!("\n(KAFKA_BROKERS not set: embedded mock cluster only)"),
         }
         rows
     });
 
-    println!("\n{}", table(&rows));
+    println!("\n{}{tables}", table(&rows));
     if settings.consumer {
         println!(
             "The typed consumer decodes every record; `recv (no decode)` does not, so that \

@@ -583,6 +583,7 @@ async fn drain_partitioned(config: ClientConfig, topics: &[String], total: usize
     Drained {
         first: start - created,
         rest: end - start,
+        cpu: None,
     }
 }
 
@@ -591,6 +592,8 @@ async fn drain_partitioned(config: ClientConfig, topics: &[String], total: usize
 struct Drained {
     first: Duration,
     rest: Duration,
+    /// The process's CPU time over `rest` (`None` where not measured).
+    cpu: Option<Duration>,
 }
 
 /// Reads `total` records from `topics` with a fresh group; times all but the
@@ -610,7 +613,7 @@ async fn drain(servers: &str, topics: &[String], total: usize, how: Drain) -> Dr
             .await
             .expect("typed record");
         let first = created.elapsed();
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), process_cpu());
         bounded("typed consumer", async {
             for _ in 1..total {
                 black_box(consumer.next().await.expect("typed record"));
@@ -620,6 +623,7 @@ async fn drain(servers: &str, topics: &[String], total: usize, how: Drain) -> Dr
         return Drained {
             first,
             rest: start.elapsed(),
+            cpu: cpu_since(cpu),
         };
     }
     let consumer: StreamConsumer = config.create().expect("raw consumer");
@@ -650,7 +654,7 @@ async fn drain(servers: &str, topics: &[String], total: usize, how: Drain) -> Dr
             .expect("raw record"),
     );
     let first = created.elapsed();
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), process_cpu());
     bounded("raw consumer", async {
         for _ in 1..total {
             handle(&consumer.recv().await.expect("raw record"));
@@ -660,7 +664,13 @@ async fn drain(servers: &str, topics: &[String], total: usize, how: Drain) -> Dr
     Drained {
         first,
         rest: start.elapsed(),
+        cpu: cpu_since(cpu),
     }
+}
+
+/// The CPU time spent since `before`.
+fn cpu_since(before: Option<Duration>) -> Option<Duration> {
+    Some(process_cpu()?.saturating_sub(before?))
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -800,20 +810,38 @@ async fn consumer_side(
     total: usize,
 ) -> Vec<Row> {
     let mut best = [0f64; Drain::ALL.len()];
+    // Records per CPU-second of this process (the embedded broker's threads
+    // included when it runs in-process), best round.
+    let mut best_cpu = [0f64; Drain::ALL.len()];
     for round in 0..settings.rounds {
         let mut this_round = Drain::ALL;
         if round % 2 == 1 {
             this_round.reverse();
         }
-        for how in this_round {
+        // `E2E_DRAINS=typed,by ce_type` runs the drains whose label holds
+        // one of the words (for profiling one drain alone).
+        let only = std::env::var("E2E_DRAINS").unwrap_or_default();
+        for how in this_round.into_iter().filter(|how| {
+            only.is_empty() || only.split(',').any(|w| how.label().contains(w.trim()))
+        }) {
             let d = drain(&broker.servers, topics, total, how).await;
             log_run(name, "consumer", round + 1, how.label(), total - 1, d.rest);
-            println!("  (first after {:.2} s)", d.first.as_secs_f64());
+            print!("  (first after {:.2} s)", d.first.as_secs_f64());
             let i = Drain::ALL
                 .iter()
                 .position(|&x| x == how)
                 .unwrap_or_default();
             best[i] = best[i].max(rate(total - 1, d.rest));
+            if let Some(cpu) = d.cpu.filter(|c| !c.is_zero()) {
+                #[allow(clippy::cast_precision_loss)]
+                let per_record = cpu.as_secs_f64() * 1e6 / (total - 1) as f64;
+                print!(
+                    "  CPU {:.2} s = {per_record:.2} µs/record",
+                    cpu.as_secs_f64()
+                );
+                best_cpu[i] = best_cpu[i].max(rate(total - 1, cpu));
+            }
+            println!();
         }
     }
     let at = |how: Drain| {
@@ -863,6 +891,37 @@ async fn consumer_side(
         raw: at(raw),
         target,
     })
+    .chain(
+        [
+            (
+                "consumer, records per CPU-second: next vs recv + serde_json by ce_type",
+                Drain::Typed,
+                Drain::RawConcrete,
+            ),
+            (
+                "consumer, records per CPU-second: next vs recv + from_bytes",
+                Drain::Typed,
+                Drain::RawFastPath,
+            ),
+        ]
+        .into_iter()
+        .map(|(side, typed, raw)| {
+            let cpu_at = |how: Drain| {
+                let i = Drain::ALL
+                    .iter()
+                    .position(|&x| x == how)
+                    .unwrap_or_default();
+                best_cpu[i]
+            };
+            Row {
+                broker: name,
+                side,
+                typed: cpu_at(typed),
+                raw: cpu_at(raw),
+                target: None,
+            }
+        }),
+    )
     .collect()
 }
 

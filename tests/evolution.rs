@@ -548,7 +548,10 @@ fn aliases_decode_but_encoding_writes_the_canonical_tag() {
     assert!(bytes.starts_with(br#"{"type":"Circle""#), "{bytes:?}");
     assert_eq!(shape.type_name(), "Circle");
     let registry = <dyn Shape as kafka_codec::Polymorphic>::registry();
-    assert_eq!(registry.tags().collect::<Vec<_>>(), ["Circle", "Square"]);
+    assert_eq!(
+        registry.tags().collect::<Vec<_>>(),
+        ["Circle", "Level", "Square"]
+    );
     assert_eq!(
         registry.aliases().collect::<Vec<_>>(),
         [("Disc", "Circle"), ("Round", "Circle")]
@@ -667,4 +670,38 @@ async fn a_consumer_reads_every_old_version_and_dead_letters_a_newer_one() {
         message.contains("version 5") && message.contains('4'),
         "{message}"
     );
+}
+
+/// A type typetag alone reads (a newtype of a number is written
+/// `{"type":"Level","value":3}`): its current version decodes, another one
+/// is refused, since typetag does not upcast.
+#[derive(Debug, PartialEq, Serialize, Deserialize, KafkaMessage)]
+#[kafka(version = 2)]
+struct Level(u8);
+
+#[kafka_codec::polymorphic]
+impl Shape for Level {
+    fn area(&self) -> f64 {
+        f64::from(self.0)
+    }
+}
+
+#[test]
+fn a_type_only_typetag_reads_decodes_at_its_version_only() {
+    let level = json!({"type": "Level", "value": 3});
+    let shape = shape_from(&Json::new(), &level, Some("Level"), Some("2")).unwrap();
+    assert_eq!(shape.downcast_ref::<Level>(), Some(&Level(3)));
+    let err = shape_from(&Json::new(), &level, Some("Level"), Some("1")).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::Upcast {
+                type_name: "Level",
+                from: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("typetag"), "{err}");
 }

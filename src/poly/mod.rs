@@ -498,14 +498,7 @@ where
                 bytes,
             ));
         }
-        if let VersionHint::Header(version) = hints.version {
-            if entry
-                .version
-                .is_some_and(|v| version.trim() != v.to_string())
-            {
-                return Err(version_without_fast_path(entry.tag, version, bytes));
-            }
-        }
+        typetag_reads_version(entry, hints, bytes)?;
         let value = codec.decode_hinted(bytes, hints)?;
         let tag = Tr::tag_of(&value);
         if tag != header {
@@ -563,20 +556,33 @@ where
     Tr: Polymorphic + ?Sized,
     C: KafkaCodec<Box<Tr>> + ?Sized,
 {
-    if let VersionHint::Header(version) = hints.version {
-        if entry
-            .version
-            .is_some_and(|v| version.trim() != v.to_string())
-        {
-            return Err(version_without_fast_path(entry.tag, version, bytes));
-        }
-    }
+    typetag_reads_version(entry, hints, bytes)?;
     let value = codec.decode_hinted(bytes, hints)?;
     let tag = Tr::tag_of(&value);
     if tag != entry.tag {
         return Err(disagree(entry.tag, tag, bytes));
     }
     Ok(value)
+}
+
+/// Fails when the record's version header names another version than the
+/// type's current one: typetag reads the current form only, it does not
+/// upcast.
+fn typetag_reads_version<Tr: ?Sized>(
+    entry: &Entry<Tr>,
+    hints: &Hints<'_>,
+    bytes: &[u8],
+) -> Result<()> {
+    match hints.version {
+        VersionHint::Header(version)
+            if entry
+                .version
+                .is_some_and(|v| version.trim() != v.to_string()) =>
+        {
+            Err(version_without_fast_path(entry.tag, version, bytes))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cold]

@@ -359,6 +359,18 @@ struct Timed {
     cpu: Option<Duration>,
 }
 
+/// One untimed send, so connecting, metadata and the producer id are not
+/// timed.
+async fn raw_warm_up(producer: &FutureProducer, topic: &str, first: &Encoded) {
+    bounded(
+        "raw warm-up",
+        producer.send(record_of(topic, first, headers_of(first)), QUEUE_TIMEOUT),
+    )
+    .await
+    .map_err(|(e, _)| e)
+    .expect("raw warm-up send");
+}
+
 async fn produce_raw(
     servers: &str,
     topic: &str,
@@ -366,16 +378,7 @@ async fn produce_raw(
     concurrency: usize,
 ) -> Duration {
     let producer: FutureProducer = producer_config(servers).create().expect("raw producer");
-    bounded(
-        "raw warm-up",
-        producer.send(
-            record_of(topic, &encoded[0], headers_of(&encoded[0])),
-            QUEUE_TIMEOUT,
-        ),
-    )
-    .await
-    .map_err(|(e, _)| e)
-    .expect("raw warm-up send");
+    raw_warm_up(&producer, topic, &encoded[0]).await;
     // Everything but the send itself is done before the clock starts.
     let hs: Vec<OwnedHeaders> = encoded.iter().map(headers_of).collect();
     let producer = &producer;
@@ -440,16 +443,7 @@ async fn produce_raw_encoding(
     for (t, e) in tagged.iter().zip(encoded).take(64) {
         assert_eq!(serde_json::to_vec(t).unwrap(), e.payload, "the same bytes");
     }
-    bounded(
-        "raw warm-up",
-        producer.send(
-            record_of(topic, &encoded[0], headers_of(&encoded[0])),
-            QUEUE_TIMEOUT,
-        ),
-    )
-    .await
-    .map_err(|(e, _)| e)
-    .expect("raw warm-up send");
+    raw_warm_up(&producer, topic, &encoded[0]).await;
     let producer = &producer;
     let start = Instant::now();
     bounded(
@@ -458,24 +452,9 @@ async fn produce_raw_encoding(
             concurrency,
             |(t, e)| async move {
                 let payload = serde_json::to_vec(t).expect("encode");
-                let mut hs = OwnedHeaders::new_with_capacity(3)
-                    .insert(Header {
-                        key: headers::CONTENT_TYPE,
-                        value: Some("application/json"),
-                    })
-                    .insert(Header {
-                        key: headers::TYPE,
-                        value: Some(e.type_name.as_str()),
-                    });
-                if let Some(v) = &e.version {
-                    hs = hs.insert(Header {
-                        key: headers::VERSION,
-                        value: Some(v.as_str()),
-                    });
-                }
                 let mut record = FutureRecord::<[u8], [u8]>::to(topic)
                     .payload(payload.as_slice())
-                    .headers(hs);
+                    .headers(headers_of(e));
                 if let Some(k) = &e.key {
                     record = record.key(k.as_slice());
                 }

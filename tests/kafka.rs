@@ -502,9 +502,9 @@ async fn records_over_the_header_limits_are_poison() {
         .max_header_bytes(1024)
         .build::<Order>()
         .unwrap();
-    for limit in [
-        "headers, more than the limit of 5",
-        "bytes of headers, more than the limit of 1024",
+    for (limit, headers) in [
+        ("headers, more than the limit of 5", 10),
+        ("bytes of headers, more than the limit of 1024", 1),
     ] {
         let err = kafka::within(&broker, consumer.next()).await.unwrap_err();
         assert!(
@@ -512,6 +512,10 @@ async fn records_over_the_header_limits_are_poison() {
             "{err}"
         );
         assert_eq!(err.payload(), Some(&payload[..]));
+        // What is needed to recover: every header, in order.
+        let record = err.record().expect("the record's metadata");
+        assert_eq!(record.headers.len(), headers, "{record:?}");
+        assert_eq!(record.headers[0].0, if headers == 1 { "big" } else { "h0" });
     }
     let next = kafka::within(&broker, consumer.next()).await.unwrap();
     assert_eq!(
@@ -519,6 +523,72 @@ async fn records_over_the_header_limits_are_poison() {
         &order,
         "the consumer goes on after a poison pill"
     );
+}
+
+/// More headers than the consumer keeps on the stack (8): all are read,
+/// in order, duplicates included, and the hints among them still count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_with_many_headers_keeps_them_all() {
+    let broker = kafka::broker();
+    let topic = kafka::fresh("many-headers");
+    kafka::create_topic(&broker, &topic, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let order = order(&mut rng(11));
+    let payload = order.to_bytes().unwrap();
+    let mut sent: Vec<(String, Option<String>)> = (0..12)
+        .map(|i| (format!("h{}", i % 7), (i % 5 != 0).then(|| format!("v{i}"))))
+        .collect();
+    // The content type last, after eleven others.
+    sent.push((
+        headers::CONTENT_TYPE.into(),
+        Some("application/json".into()),
+    ));
+    let mut hs = OwnedHeaders::new();
+    for (key, value) in &sent {
+        hs = hs.insert(Header {
+            key,
+            value: value.as_deref(),
+        });
+    }
+    producer
+        .send_raw(&topic, None, Some(&payload), hs)
+        .await
+        .unwrap();
+    // A content type the codec does not read, in the 10th place: refused.
+    let mut hs = OwnedHeaders::new();
+    for i in 0..9 {
+        hs = hs.insert(Header {
+            key: &format!("x{i}"),
+            value: Some("v"),
+        });
+    }
+    let hs = hs.insert(Header {
+        key: headers::CONTENT_TYPE,
+        value: Some("application/x-unknown"),
+    });
+    producer
+        .send_raw(&topic, None, Some(&payload), hs)
+        .await
+        .unwrap();
+    let consumer = kafka::consumer(&broker, &kafka::fresh("g"))
+        .topics(&[&topic])
+        .build::<Order>()
+        .unwrap();
+    let record = kafka::within(&broker, consumer.next()).await.unwrap();
+    assert_eq!(record.value(), &order);
+    let got: Vec<_> = record.headers().collect();
+    let want: Vec<_> = sent
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_deref().map(str::as_bytes)))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(record.header("h1"), Some(&b"v1"[..]), "the first h1");
+    let err = kafka::within(&broker, consumer.next()).await.unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::ContentTypeMismatch { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.record().unwrap().headers.len(), 10);
 }
 
 /// Mistakes a caller can act on have their own error kinds.

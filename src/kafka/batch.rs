@@ -176,13 +176,13 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
                 tracing::Span::none()
             };
             let started = metrics::timing().then(std::time::Instant::now);
-            let done = self
+            let mut work = std::pin::pin!(self
                 .handle_batch(batch, &mut handler, shutdown.as_mut())
-                .instrument(span.clone())
-                .await;
+                .instrument(span));
+            let done = work.as_mut().await;
             let error = done.as_ref().err().map(|e| e.kind().name());
             if let Some(kind) = error {
-                telemetry::failed(&span, kind);
+                telemetry::failed(work.span(), kind);
             }
             if let Some(started) = started {
                 metrics::processed(&topic, self.core.group(), started.elapsed(), error);

@@ -21,7 +21,7 @@ use super::client::{self, Client};
 use super::dead_letter::{DeadLetters, Failure};
 use super::metrics;
 use super::policy::{FailurePolicy, PoisonPolicy, Recover};
-use super::record::{meta_of, Raw, Record};
+use super::record::{self, meta_of, HeaderList, HeaderRef, Raw, Record};
 use super::stats::{bump, ConsumerStats};
 use super::telemetry::{self, Sampler, TraceContext};
 use super::tracker::{Step, Tracker};
@@ -40,24 +40,23 @@ pub(crate) struct HeaderLimits {
 }
 
 impl HeaderLimits {
-    fn exceeded(&self, headers: Option<&BorrowedHeaders>) -> Option<String> {
-        let headers = headers?;
-        if headers.count() > self.count {
-            return Some(format!(
-                "{} headers, more than the limit of {}",
-                headers.count(),
-                self.count
-            ));
-        }
-        let bytes: usize = headers
-            .iter()
-            .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
-            .sum();
-        (bytes > self.bytes).then(|| {
-            format!(
-                "{bytes} bytes of headers, more than the limit of {}",
-                self.bytes
-            )
+    /// Why a record with `count` headers is over the limits, before its
+    /// headers are read.
+    fn too_many(&self, count: usize) -> Option<String> {
+        (count > self.count)
+            .then(|| format!("{count} headers, more than the limit of {}", self.count))
+    }
+
+    /// Why a record with these headers is over the limits.
+    fn exceeded(&self, headers: &[HeaderRef<'_>]) -> Option<String> {
+        let bytes = record::header_bytes(headers);
+        self.too_many(headers.len()).or_else(|| {
+            (bytes > self.bytes).then(|| {
+                format!(
+                    "{bytes} bytes of headers, more than the limit of {}",
+                    self.bytes
+                )
+            })
         })
     }
 }
@@ -126,9 +125,11 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         if let Some(dl) = &self.dead_letters {
             dl.saw_one();
         }
-        self.track(msg.topic(), msg.partition(), msg.offset());
-        metrics::consumed(msg.topic(), msg.partition(), self.group());
-        let err = match self.decode(msg) {
+        // librdkafka's topic name is read (and checked as UTF-8) once.
+        let topic = msg.topic();
+        self.track(topic, msg.partition(), msg.offset());
+        metrics::consumed(topic, msg.partition(), self.group());
+        let err = match self.decode(msg, topic) {
             Ok(record) => {
                 bump(&self.stats.decoded);
                 return Ok(Some(record));
@@ -136,11 +137,11 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             Err(err) => err,
         };
         let kind = err.kind().name();
-        metrics::decode_failed(msg.topic(), self.group(), kind);
+        metrics::decode_failed(topic, self.group(), kind);
         telemetry::current_failed(kind);
         tracing::warn!(
             target: "kafka_codec",
-            topic = msg.topic(),
+            topic,
             partition = msg.partition(),
             offset = msg.offset(),
             error.type = kind,
@@ -185,16 +186,18 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             tracing::Span::none()
         };
         let started = metrics::timing().then(std::time::Instant::now);
-        let outcome = async {
+        // The span is moved into the future and read back from it: a clone
+        // would cost a reference count up and down per record.
+        let mut work = std::pin::pin!(async {
             match self.take(msg).await? {
                 Some(record) => self.handle(msg, record, handler, stop).await,
                 None => Ok(Outcome::Recovered),
             }
         }
-        .instrument(span.clone())
-        .await;
+        .instrument(span));
+        let outcome = work.as_mut().await;
         if let Err(e) = &outcome {
-            telemetry::failed(&span, e.kind().name());
+            telemetry::failed(work.span(), e.kind().name());
         }
         if let Some(started) = started {
             let error = outcome.as_ref().err().map(|e| e.kind().name());
@@ -224,7 +227,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         loop {
             let next = match record.take() {
                 Some(r) => r,
-                None => self.decode(msg)?,
+                None => self.decode(msg, msg.topic())?,
             };
             let error = match handler(next).await {
                 Ok(()) => {
@@ -373,16 +376,29 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     /// Decodes one message into a record, or an error carrying the raw
     /// record. The payload is decoded where librdkafka keeps it; the record
     /// is copied out only once it decoded.
-    pub(crate) fn decode(&self, msg: &BorrowedMessage<'_>) -> Result<Record<T>> {
-        let headers = msg.headers();
-        if let Some(why) = self.limits.exceeded(headers) {
-            let raw = Raw::of(msg);
-            return Err(Error::new(ErrorKind::Header {
+    pub(crate) fn decode(&self, msg: &BorrowedMessage<'_>, topic: &str) -> Result<Record<T>> {
+        let over = |why: String, headers: &[HeaderRef<'_>]| {
+            let raw = Raw::copy(msg, topic, headers);
+            Error::new(ErrorKind::Header {
                 name: "*".into(),
                 reason: why,
             })
             .payload_bytes(raw.payload_bytes())
-            .at_record(raw.meta()));
+            .at_record(raw.meta())
+        };
+        let headers = msg.headers();
+        // A record with very many headers is refused before they are read.
+        if let Some(why) = self
+            .limits
+            .too_many(headers.map_or(0, BorrowedHeaders::count))
+        {
+            return Err(over(why, HeaderList::of(headers).as_slice()));
+        }
+        // The headers are read once, for the limits, the hints and the copy.
+        let headers = HeaderList::of(headers);
+        let headers = headers.as_slice();
+        if let Some(why) = self.limits.exceeded(headers) {
+            return Err(over(why, headers));
         }
         let Some(payload) = msg.payload() else {
             return Err(Error::malformed(
@@ -391,15 +407,15 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
                 "the record has no value (a tombstone)",
                 &[],
             )
-            .at_record(meta_of(msg)));
+            .at_record(Raw::copy(msg, topic, headers).meta()));
         };
         let decoded = (|| {
             // `decode_with` refuses a content type the codec does not read.
             T::decode_with(&self.codec, payload, &record_hints(headers, payload)?)
         })();
         match decoded {
-            Ok(value) => Ok(Record::new(Raw::of(msg), value)),
-            Err(e) => Err(e.at_record(meta_of(msg))),
+            Ok(value) => Ok(Record::new(Raw::copy(msg, topic, headers), value)),
+            Err(e) => Err(e.at_record(Raw::copy(msg, topic, headers).meta())),
         }
     }
 }
@@ -407,17 +423,17 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
 /// What the record's headers say about its payload, in one pass over
 /// them: the first `content-type`, `ce_type` and `ce_schemaversion` each.
 /// A value that is not UTF-8 is an error carrying the payload.
-fn record_hints<'a>(headers: Option<&'a BorrowedHeaders>, payload: &[u8]) -> Result<Hints<'a>> {
+fn record_hints<'a>(headers: &[HeaderRef<'a>], payload: &[u8]) -> Result<Hints<'a>> {
     let (mut content_type, mut type_name, mut version) = (None, None, None);
-    for h in headers.into_iter().flat_map(BorrowedHeaders::iter) {
-        let slot = match h.key {
+    for &(name, value) in headers {
+        let slot = match name {
             headers::CONTENT_TYPE => &mut content_type,
             headers::TYPE => &mut type_name,
             headers::VERSION => &mut version,
             _ => continue,
         };
         if slot.is_none() {
-            *slot = Some(text(h.key, h.value, payload)?);
+            *slot = Some(text(name, value, payload)?);
         }
     }
     Ok(Hints::record(

@@ -259,16 +259,19 @@ impl Producer {
             // No span, so no trace context of its own to write.
             (tracing::Span::none(), Propagate::Keep)
         };
-        let done = self
+        // The span is moved into the future and read back from it: a clone
+        // would cost a reference count up and down per record.
+        let mut work = std::pin::pin!(self
             .send_encoded_in_span(topic, encode, propagate)
-            .instrument(span.clone())
-            .await;
+            .instrument(span));
+        let done = work.as_mut().await;
+        let span = work.span();
         match &done {
             Ok(d) => {
                 span.record("messaging.destination.partition.id", d.partition);
                 span.record("messaging.kafka.offset", d.offset);
             }
-            Err(e) => telemetry::failed(&span, e.kind().name()),
+            Err(e) => telemetry::failed(span, e.kind().name()),
         }
         metrics::sent(topic, done.as_ref().err().map(|e| e.kind().name()));
         done

@@ -1,7 +1,7 @@
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Headers, Message};
 
 use crate::error::RecordMeta;
 
@@ -119,6 +119,65 @@ pub(crate) fn meta_of(msg: &BorrowedMessage<'_>) -> RecordMeta {
     Raw::of(msg).meta()
 }
 
+/// A header as librdkafka gives it: name and value (`None` when it has
+/// none).
+pub(crate) type HeaderRef<'a> = (&'a str, Option<&'a [u8]>);
+
+/// The bytes of some headers: names and values.
+pub(crate) fn header_bytes(headers: &[HeaderRef<'_>]) -> usize {
+    headers
+        .iter()
+        .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len))
+        .sum()
+}
+
+/// How many headers [`HeaderList`] keeps without allocating.
+const INLINE_HEADERS: usize = 8;
+
+/// A message's headers read from librdkafka in one pass, so the limits,
+/// the hints and the copy do not each walk librdkafka's list (every
+/// lookup is a call into C and a UTF-8 check of the name). Up to
+/// [`INLINE_HEADERS`] sit on the stack; more take one allocation.
+pub(crate) struct HeaderList<'a> {
+    inline: [HeaderRef<'a>; INLINE_HEADERS],
+    len: usize,
+    spilled: Vec<HeaderRef<'a>>,
+}
+
+impl<'a> HeaderList<'a> {
+    pub(crate) fn of(headers: Option<&'a BorrowedHeaders>) -> Self {
+        let mut list = HeaderList {
+            inline: [("", None); INLINE_HEADERS],
+            len: 0,
+            spilled: Vec::new(),
+        };
+        let Some(headers) = headers else {
+            return list;
+        };
+        // By index: rdkafka's iterator asks librdkafka for the count again
+        // at every step.
+        let count = headers.count();
+        let read = |i| headers.try_get(i).map(|h| (h.key, h.value));
+        if count > INLINE_HEADERS {
+            list.spilled = (0..count).map_while(read).collect();
+            return list;
+        }
+        for (slot, header) in list.inline.iter_mut().zip((0..count).map_while(read)) {
+            *slot = header;
+            list.len += 1;
+        }
+        list
+    }
+
+    pub(crate) fn as_slice(&self) -> &[HeaderRef<'a>] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
+}
+
 /// Marks a header without a value in [`Raw`]'s length table.
 const NO_VALUE: u32 = u32::MAX;
 
@@ -143,14 +202,13 @@ pub(crate) struct Raw {
 impl Raw {
     /// Copies a message; a missing payload is kept as an empty one.
     pub(crate) fn of(msg: &BorrowedMessage<'_>) -> Raw {
-        let headers = msg.headers();
-        let headers = || {
-            headers
-                .into_iter()
-                .flat_map(|hs| hs.iter().map(|h| (h.key, h.value)))
-        };
+        Raw::copy(msg, msg.topic(), HeaderList::of(msg.headers()).as_slice())
+    }
+
+    /// Copies a message whose topic and headers were already read.
+    pub(crate) fn copy(msg: &BorrowedMessage<'_>, topic: &str, headers: &[HeaderRef<'_>]) -> Raw {
         Raw::new(
-            msg.topic(),
+            topic,
             msg.partition(),
             msg.offset(),
             msg.timestamp().to_millis(),
@@ -161,22 +219,17 @@ impl Raw {
     }
 
     /// Copies the parts of a record.
-    pub(crate) fn new<'a, H, I>(
+    pub(crate) fn new(
         topic: &str,
         partition: i32,
         offset: i64,
         timestamp: Option<i64>,
         payload: &[u8],
         key: Option<&[u8]>,
-        headers: H,
-    ) -> Raw
-    where
-        H: Fn() -> I,
-        I: Iterator<Item = (&'a str, Option<&'a [u8]>)>,
-    {
-        let (count, header_bytes) = headers().fold((0, 0), |(n, len), (k, v)| {
-            (n + 1, len + k.len() + v.map_or(0, <[u8]>::len))
-        });
+        headers: &[HeaderRef<'_>],
+    ) -> Raw {
+        let count = headers.len();
+        let header_bytes = header_bytes(headers);
         let mut buf = Vec::with_capacity(
             topic.len() + payload.len() + key.map_or(0, <[u8]>::len) + header_bytes + 8 * count,
         );
@@ -191,7 +244,7 @@ impl Raw {
         // The length table first, filled as the names and values follow it.
         let table_start = buf.len();
         buf.resize(table_start + 8 * count, 0);
-        for (i, (k, v)) in headers().enumerate() {
+        for (i, &(k, v)) in headers.iter().enumerate() {
             // Kafka bounds a record far below 4 GiB.
             let len = |n: usize| u32::try_from(n).unwrap_or(NO_VALUE - 1);
             let value_len = v.map_or(NO_VALUE, |v| len(v.len()));
@@ -279,9 +332,15 @@ mod tests {
             ("ce_type", Some(&b""[..])),
             ("content-type", Some(&b"second"[..])),
         ];
-        let raw = Raw::new("orders", 3, 42, Some(7), b"{\"a\":1}", Some(b"k1"), || {
-            headers.iter().copied()
-        });
+        let raw = Raw::new(
+            "orders",
+            3,
+            42,
+            Some(7),
+            b"{\"a\":1}",
+            Some(b"k1"),
+            &headers,
+        );
         let record = Record::new(raw, ());
         assert_eq!(record.topic(), "orders");
         assert_eq!(
@@ -313,7 +372,7 @@ mod tests {
 
     #[test]
     fn raw_without_key_or_headers() {
-        let raw = Raw::new("t", 0, 0, None, b"", None, std::iter::empty);
+        let raw = Raw::new("t", 0, 0, None, b"", None, &[]);
         let record = Record::new(raw, 1u8);
         assert_eq!(record.key(), None);
         assert_eq!(record.payload(), b"");

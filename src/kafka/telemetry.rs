@@ -219,15 +219,16 @@ pub(crate) fn send_span(topic: &str) -> Span {
 
 /// The `process {topic}` span of one record.
 pub(crate) fn process_span(msg: &impl rdkafka::Message, group: &str, trace: TraceContext) -> Span {
+    let topic = msg.topic();
     let span = tracing::info_span!(
         target: "kafka_codec",
         "process",
-        otel.name = %Named("process", msg.topic()),
+        otel.name = %Named("process", topic),
         otel.kind = "consumer",
         messaging.system = "kafka",
         messaging.operation.type = "process",
         messaging.operation.name = "process",
-        messaging.destination.name = msg.topic(),
+        messaging.destination.name = topic,
         messaging.destination.partition.id = msg.partition(),
         messaging.kafka.offset = msg.offset(),
         messaging.kafka.message.key = Empty,

@@ -70,6 +70,10 @@ impl Default for HeaderLimits {
     }
 }
 
+/// A message's headers as the core reads them: once, or not at all when
+/// there are more than the limit (the reason).
+pub(crate) type Headers<'a> = std::result::Result<HeaderList<'a>, String>;
+
 /// How a record left the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -122,6 +126,28 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     /// Takes one message: decodes it, or applies the poison policy and gives
     /// `None` (or the error, under [`PoisonPolicy::Fail`]).
     pub(crate) async fn take(&self, msg: &BorrowedMessage<'_>) -> Result<Option<Record<T>>> {
+        self.take_read(msg, &self.read_headers(msg)).await
+    }
+
+    /// The headers of `msg`, read from librdkafka once for everything the
+    /// core does with them, or why there are too many to read.
+    pub(crate) fn read_headers<'a>(&self, msg: &'a BorrowedMessage<'_>) -> Headers<'a> {
+        let headers = msg.headers();
+        match self
+            .limits
+            .too_many(headers.map_or(0, BorrowedHeaders::count))
+        {
+            Some(why) => Err(why),
+            None => Ok(HeaderList::of(headers)),
+        }
+    }
+
+    /// [`take`](Self::take) with the headers already read.
+    async fn take_read(
+        &self,
+        msg: &BorrowedMessage<'_>,
+        headers: &Headers<'_>,
+    ) -> Result<Option<Record<T>>> {
         if let Some(dl) = &self.dead_letters {
             dl.saw_one();
         }
@@ -129,7 +155,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         let topic = msg.topic();
         self.track(topic, msg.partition(), msg.offset());
         metrics::consumed(topic, msg.partition(), self.group());
-        let err = match self.decode(msg, topic) {
+        let err = match self.decode(msg, topic, headers) {
             Ok(record) => {
                 bump(&self.stats.decoded);
                 return Ok(Some(record));
@@ -180,8 +206,10 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         Fut: Future<Output = std::result::Result<(), BoxError>>,
         S: Future<Output = ()>,
     {
-        let span = if self.sampler.record(msg) {
-            telemetry::process_span(msg, self.group(), self.trace)
+        let headers = self.read_headers(msg);
+        let read = headers.as_ref().map_or(&[][..], HeaderList::as_slice);
+        let span = if self.sampler.record(read) {
+            telemetry::process_span(msg, read, self.group(), self.trace)
         } else {
             tracing::Span::none()
         };
@@ -189,7 +217,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         // The span is moved into the future and read back from it: a clone
         // would cost a reference count up and down per record.
         let mut work = std::pin::pin!(async {
-            match self.take(msg).await? {
+            match self.take_read(msg, &headers).await? {
                 Some(record) => self.handle(msg, record, handler, stop).await,
                 None => Ok(Outcome::Recovered),
             }
@@ -227,7 +255,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         loop {
             let next = match record.take() {
                 Some(r) => r,
-                None => self.decode(msg, msg.topic())?,
+                None => self.decode(msg, msg.topic(), &self.read_headers(msg))?,
             };
             let error = match handler(next).await {
                 Ok(()) => {
@@ -376,9 +404,13 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     /// Decodes one message into a record, or an error carrying the raw
     /// record. The payload is decoded where librdkafka keeps it; the record
     /// is copied out only once it decoded.
-    pub(crate) fn decode(&self, msg: &BorrowedMessage<'_>, topic: &str) -> Result<Record<T>> {
-        let over = |why: String, headers: &[HeaderRef<'_>]| {
-            let raw = Raw::copy(msg, topic, headers);
+    pub(crate) fn decode(
+        &self,
+        msg: &BorrowedMessage<'_>,
+        topic: &str,
+        headers: &Headers<'_>,
+    ) -> Result<Record<T>> {
+        let over = |why: String, raw: Raw| {
             Error::new(ErrorKind::Header {
                 name: "*".into(),
                 reason: why,
@@ -386,19 +418,13 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             .payload_bytes(raw.payload_bytes())
             .at_record(raw.meta())
         };
-        let headers = msg.headers();
-        // A record with very many headers is refused before they are read.
-        if let Some(why) = self
-            .limits
-            .too_many(headers.map_or(0, BorrowedHeaders::count))
-        {
-            return Err(over(why, HeaderList::of(headers).as_slice()));
-        }
-        // The headers are read once, for the limits, the hints and the copy.
-        let headers = HeaderList::of(headers);
-        let headers = headers.as_slice();
+        let headers = match headers {
+            Ok(headers) => headers.as_slice(),
+            // Too many to have been read: they are, for the error.
+            Err(why) => return Err(over(why.clone(), Raw::of(msg))),
+        };
         if let Some(why) = self.limits.exceeded(headers) {
-            return Err(over(why, headers));
+            return Err(over(why, Raw::copy(msg, topic, headers)));
         }
         let Some(payload) = msg.payload() else {
             return Err(Error::malformed(

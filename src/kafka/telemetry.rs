@@ -56,6 +56,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::field::Empty;
 use tracing::Span;
 
+use super::record::HeaderRef;
+
 /// How a consumer's `process` span relates to the producer's span named by
 /// a record's `traceparent` header (feature `otel`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -182,8 +184,8 @@ impl Sampler {
     /// Whether `msg` gets a `process` span: chosen by count, or (feature
     /// `otel`) its `traceparent` says sampled.
     #[inline]
-    pub(crate) fn record(&self, msg: &impl rdkafka::Message) -> bool {
-        self.count(&self.seen) || sampled_upstream(msg)
+    pub(crate) fn record(&self, headers: &[HeaderRef<'_>]) -> bool {
+        self.count(&self.seen) || sampled_upstream(headers)
     }
 
     /// Whether a send gets a `send` span: chosen by count, or (feature
@@ -218,7 +220,12 @@ pub(crate) fn send_span(topic: &str) -> Span {
 }
 
 /// The `process {topic}` span of one record.
-pub(crate) fn process_span(msg: &impl rdkafka::Message, group: &str, trace: TraceContext) -> Span {
+pub(crate) fn process_span(
+    msg: &impl rdkafka::Message,
+    headers: &[HeaderRef<'_>],
+    group: &str,
+    trace: TraceContext,
+) -> Span {
     let topic = msg.topic();
     let span = tracing::info_span!(
         target: "kafka_codec",
@@ -240,7 +247,7 @@ pub(crate) fn process_span(msg: &impl rdkafka::Message, group: &str, trace: Trac
         if let Some(key) = msg.key().and_then(|k| std::str::from_utf8(k).ok()) {
             span.record("messaging.kafka.message.key", key);
         }
-        follow(&span, msg, trace);
+        follow(&span, headers, trace);
     }
     span
 }
@@ -287,11 +294,11 @@ impl fmt::Display for Named<'_> {
 }
 
 #[cfg(not(feature = "otel"))]
-fn follow(_: &Span, _: &impl rdkafka::Message, _: TraceContext) {}
+fn follow(_: &Span, _: &[HeaderRef<'_>], _: TraceContext) {}
 
 #[cfg(not(feature = "otel"))]
 #[inline]
-fn sampled_upstream(_: &impl rdkafka::Message) -> bool {
+fn sampled_upstream(_: &[HeaderRef<'_>]) -> bool {
     false
 }
 
@@ -301,34 +308,27 @@ fn current_sampled() -> bool {
     false
 }
 
-/// The remote span context `msg`'s trace headers name (the last of each
+/// The remote span context a record's trace headers name (the last of each
 /// header counts).
 #[cfg(feature = "otel")]
-fn remote(msg: &impl rdkafka::Message) -> Option<opentelemetry::trace::SpanContext> {
-    let headers = msg.headers()?;
+fn remote(headers: &[HeaderRef<'_>]) -> Option<opentelemetry::trace::SpanContext> {
     w3c::extract(
         last_text(headers, w3c::TRACEPARENT),
         last_text(headers, w3c::TRACESTATE),
     )
 }
 
-/// Whether `msg`'s `traceparent` names a sampled span.
+/// Whether a record's `traceparent` names a sampled span.
 #[cfg(feature = "otel")]
-fn sampled_upstream(msg: &impl rdkafka::Message) -> bool {
-    msg.headers()
-        .and_then(|headers| w3c::extract(last_text(headers, w3c::TRACEPARENT), None))
-        .is_some_and(|cx| cx.is_sampled())
+fn sampled_upstream(headers: &[HeaderRef<'_>]) -> bool {
+    w3c::extract(last_text(headers, w3c::TRACEPARENT), None).is_some_and(|cx| cx.is_sampled())
 }
 
 /// The last header called `name`, if it is text.
 #[cfg(feature = "otel")]
-fn last_text<'a, H: rdkafka::message::Headers>(headers: &'a H, name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .filter(|h| h.key == name)
-        .last()
-        .and_then(|h| h.value)
-        .and_then(|v| std::str::from_utf8(v).ok())
+fn last_text<'a>(headers: &[HeaderRef<'a>], name: &str) -> Option<&'a str> {
+    let (_, value) = headers.iter().rev().find(|(key, _)| *key == name)?;
+    std::str::from_utf8((*value)?).ok()
 }
 
 /// Whether the current span is an OpenTelemetry span that is sampled.
@@ -344,11 +344,11 @@ fn current_sampled() -> bool {
 /// Links `span` to (or makes it a child of) the trace context in `msg`'s
 /// headers.
 #[cfg(feature = "otel")]
-fn follow(span: &Span, msg: &impl rdkafka::Message, trace: TraceContext) {
+fn follow(span: &Span, headers: &[HeaderRef<'_>], trace: TraceContext) {
     use opentelemetry::trace::TraceContextExt as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-    let Some(remote) = remote(msg) else {
+    let Some(remote) = remote(headers) else {
         return;
     };
     match trace {

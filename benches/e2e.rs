@@ -67,7 +67,10 @@
 //! process's CPU time (user + system, all threads, µs per record), which
 //! the machine's other load and the waits on the broker move far less;
 //! with the mock cluster the broker's CPU is in it too. Every topic is
-//! fresh, with 4 partitions. A markdown table of ratios closes the run. With
+//! fresh, with 4 partitions. `E2E_SIDES=interleaved` (also `--all-features`)
+//! compares off with the two modes the 5 % goal is for inside one
+//! producer's and one consumer's run instead: chunks of `E2E_CHUNK` records
+//! (default 25 000) alternate off, on, on, off, ..., each timed by CPU. A markdown table of ratios closes the run. With
 //! the defaults a run takes about a minute per broker on two cores, most of
 //! it consumer group joins.
 
@@ -116,6 +119,8 @@ struct Settings {
     consumer: bool,
     pipeline: bool,
     telemetry: bool,
+    /// Telemetry on against off in chunks of one run (`E2E_SIDES=interleaved`).
+    interleaved: bool,
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -143,6 +148,7 @@ impl Settings {
             consumer: sides.contains("consumer"),
             pipeline: sides.contains("pipeline"),
             telemetry: sides.contains("telemetry"),
+            interleaved: sides.contains("interleaved"),
         }
     }
 }
@@ -942,6 +948,9 @@ async fn run_broker(
     if settings.telemetry {
         rows.extend(telemetry::side(name, broker, settings, messages, tables).await);
     }
+    if settings.interleaved {
+        telemetry::interleaved(name, broker, settings, messages, tables).await;
+    }
     rows
 }
 
@@ -1075,7 +1084,8 @@ mod telemetry {
 
     use kafka_codec::kafka::{ConsumerBuilder, Producer, Sampling};
     use metrics::{
-        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+        Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata,
+        Recorder, SharedString, Unit,
     };
     use opentelemetry::trace::TracerProvider as _;
     use tokio_util::sync::CancellationToken;
@@ -1089,9 +1099,73 @@ mod telemetry {
     };
 
     /// Forwards to the Prometheus recorder while on; no-op handles while off.
+    /// While `gated`, every handle it registers is a [`Gated`] one instead,
+    /// which asks `on` at each use: the interleaved measure turns metrics on
+    /// and off within one run, after the crate has cached its handles.
     struct Switch {
         on: Arc<AtomicBool>,
+        gated: Arc<AtomicBool>,
         inner: metrics_exporter_prometheus::PrometheusRecorder,
+    }
+
+    /// A Prometheus handle used only while `on` is set.
+    struct Gated<H> {
+        on: Arc<AtomicBool>,
+        inner: H,
+    }
+
+    impl<H> Gated<H> {
+        fn on(&self) -> bool {
+            self.on.load(Ordering::Relaxed)
+        }
+    }
+
+    impl CounterFn for Gated<Counter> {
+        fn increment(&self, value: u64) {
+            if self.on() {
+                self.inner.increment(value);
+            }
+        }
+        fn absolute(&self, value: u64) {
+            if self.on() {
+                self.inner.absolute(value);
+            }
+        }
+    }
+
+    impl GaugeFn for Gated<Gauge> {
+        fn increment(&self, value: f64) {
+            if self.on() {
+                self.inner.increment(value);
+            }
+        }
+        fn decrement(&self, value: f64) {
+            if self.on() {
+                self.inner.decrement(value);
+            }
+        }
+        fn set(&self, value: f64) {
+            if self.on() {
+                self.inner.set(value);
+            }
+        }
+    }
+
+    impl HistogramFn for Gated<Histogram> {
+        fn record(&self, value: f64) {
+            if self.on() {
+                self.inner.record(value);
+            }
+        }
+    }
+
+    impl Switch {
+        fn gate<H>(&self, inner: H) -> Arc<Gated<H>> {
+            Arc::new(Gated {
+                on: self.on.clone(),
+                inner,
+            })
+        }
     }
 
     impl Recorder for Switch {
@@ -1105,6 +1179,9 @@ mod telemetry {
             self.inner.describe_histogram(key, unit, text);
         }
         fn register_counter(&self, key: &Key, meta: &Metadata<'_>) -> Counter {
+            if self.gated.load(Ordering::Relaxed) {
+                return Counter::from_arc(self.gate(self.inner.register_counter(key, meta)));
+            }
             if self.on.load(Ordering::Relaxed) {
                 self.inner.register_counter(key, meta)
             } else {
@@ -1112,6 +1189,9 @@ mod telemetry {
             }
         }
         fn register_gauge(&self, key: &Key, meta: &Metadata<'_>) -> Gauge {
+            if self.gated.load(Ordering::Relaxed) {
+                return Gauge::from_arc(self.gate(self.inner.register_gauge(key, meta)));
+            }
             if self.on.load(Ordering::Relaxed) {
                 self.inner.register_gauge(key, meta)
             } else {
@@ -1119,6 +1199,9 @@ mod telemetry {
             }
         }
         fn register_histogram(&self, key: &Key, meta: &Metadata<'_>) -> Histogram {
+            if self.gated.load(Ordering::Relaxed) {
+                return Histogram::from_arc(self.gate(self.inner.register_histogram(key, meta)));
+            }
             if self.on.load(Ordering::Relaxed) {
                 self.inner.register_histogram(key, meta)
             } else {
@@ -1219,6 +1302,7 @@ mod telemetry {
     struct Installed {
         layer: reload::Handle<BoxedLayer, Registry>,
         metrics: Arc<AtomicBool>,
+        gated: Arc<AtomicBool>,
     }
 
     fn installed() -> &'static Installed {
@@ -1227,15 +1311,17 @@ mod telemetry {
             let (layer, handle) = reload::Layer::new(Mode::Off.layer());
             tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
                 .expect("one subscriber");
-            let on = Arc::new(AtomicBool::new(false));
+            let (on, gated) = (Arc::new(AtomicBool::new(false)), Arc::default());
             let recorder = Switch {
                 on: on.clone(),
+                gated: Arc::clone(&gated),
                 inner: metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
             };
             metrics::set_global_recorder(recorder).expect("one recorder");
             Installed {
                 layer: handle,
                 metrics: on,
+                gated,
             }
         })
     }
@@ -1493,6 +1579,201 @@ mod telemetry {
         rows
     }
 
+    /// The pairs the interleaved measure compares: off against one mode with
+    /// the 5 % goal, within one producer's and one consumer's run.
+    const PAIRS: [Mode; 2] = [Mode::Recorded, Mode::OtelHeadSampled];
+
+    /// Chunk `i`'s mode in the interleaved measure: off, on, on, off, and
+    /// again (ABBA, so a drift through the run falls on both alike).
+    fn chunk_on(i: usize) -> bool {
+        matches!(i % 4, 1 | 2)
+    }
+
+    /// Sets the layer and metrics for one interleaved chunk: off, or `mode`
+    /// with its OpenTelemetry layer built on `tracer` (made once per run, so
+    /// a switch starts no exporter).
+    fn set_chunk(mode: Mode, on: bool, tracer: &opentelemetry_sdk::trace::SdkTracer) {
+        let installed = installed();
+        let layer = match (on, mode) {
+            (false, _) => LevelFilter::OFF.boxed(),
+            (true, Mode::OtelHeadSampled) => tracing_opentelemetry::layer()
+                .with_tracer(tracer.clone())
+                .with_filter(LevelFilter::INFO)
+                .boxed(),
+            (true, _) => LevelFilter::INFO.boxed(),
+        };
+        installed.layer.reload(layer).expect("reload the layer");
+        installed.metrics.store(on, Ordering::SeqCst);
+    }
+
+    /// CPU per record of the chunks of one interleaved run, by mode.
+    #[derive(Default)]
+    struct Chunks {
+        /// [off, on]: CPU µs and records of the counted chunks.
+        cpu: [f64; 2],
+        records: [usize; 2],
+        /// µs per record of each counted chunk, in order (ABBA pairs).
+        each: Vec<(bool, f64)>,
+    }
+
+    impl Chunks {
+        /// Counts chunk `i` (the first two, one of each mode, are the
+        /// warm-up and are not counted).
+        #[allow(clippy::cast_precision_loss)]
+        fn push(&mut self, i: usize, records: usize, cpu: Duration) {
+            if i < 2 || records == 0 {
+                return;
+            }
+            let on = chunk_on(i);
+            let us = cpu.as_secs_f64() * 1e6;
+            self.cpu[usize::from(on)] += us;
+            self.records[usize::from(on)] += records;
+            self.each.push((on, us / records as f64));
+        }
+
+        /// On against off: the totals' ratio, and each ABBA pair's (a chunk
+        /// on against its neighbour off).
+        #[allow(clippy::cast_precision_loss)]
+        fn ratios(&self) -> (f64, Vec<f64>) {
+            let per = |m: usize| self.cpu[m] / self.records[m] as f64;
+            let pairs = self
+                .each
+                .chunks_exact(2)
+                .map(|p| match (p[0], p[1]) {
+                    ((true, on), (false, off)) | ((false, off), (true, on)) => on / off,
+                    _ => f64::NAN,
+                })
+                .filter(|r| r.is_finite())
+                .collect();
+            (per(1) / per(0), pairs)
+        }
+    }
+
+    /// Telemetry on against off within one run: the producer sends, and the
+    /// consumer handles, chunks of `E2E_CHUNK` records (default 25 000),
+    /// switching between off and the mode at every chunk (off, on, on, off,
+    /// ...), each chunk timed by this process's CPU. Metrics handles stay
+    /// registered and are switched at each use, spans by reloading the
+    /// layer. Rounds of separate runs drift by more than the 5 % to
+    /// resolve; chunks next to each other share the machine's state.
+    pub(super) async fn interleaved(
+        name: &'static str,
+        broker: &kafka::Broker,
+        settings: &Settings,
+        messages: &[AnyEntity],
+        tables: &mut String,
+    ) {
+        use opentelemetry_sdk::trace::SdkTracerProvider;
+        use std::fmt::Write as _;
+
+        let chunk = super::env_usize("E2E_CHUNK", 25_000).max(1);
+        let topics = &inputs(broker, settings, messages).await;
+        let total = topics.len() * (messages.len() + 1);
+        let installed = installed();
+        let mut table = format!(
+            "\nTelemetry on against off, interleaved, {name}: chunks of {chunk} records, \
+             off/on/on/off..., the first two not counted; CPU of this process per record \
+             ({}).\n\n| broker | side | mode | chunks off + on | CPU µs/record off | on | \
+             ratio of the totals | pairs: median | min–max | goal ≤ 1.05 |\n\
+             |---|---|---|---:|---:|---:|---:|---:|---|---|\n",
+            if broker.embedded.is_some() {
+                "the mock cluster's CPU included"
+            } else {
+                "the client's alone"
+            }
+        );
+        for mode in PAIRS {
+            let provider = SdkTracerProvider::builder()
+                .with_batch_exporter(opentelemetry_sdk::testing::trace::NoopSpanExporter::new())
+                .build();
+            let tracer = provider.tracer("e2e");
+            // Handles registered from here on ask the switch at each use.
+            installed.gated.store(true, Ordering::SeqCst);
+            let mut sides = Vec::new();
+
+            let producer = Producer::builder(&broker.servers)
+                .span_sampling(mode.sampling())
+                .build()
+                .expect("typed producer");
+            let topic = fresh_topic(broker, "e2e-interleaved").await;
+            let mut sent = Chunks::default();
+            for (i, part) in messages.chunks(chunk).enumerate() {
+                set_chunk(mode, chunk_on(i), &tracer);
+                let t = produce_with(producer.clone(), &topic, part, settings.concurrency).await;
+                if let Some(cpu) = t.cpu {
+                    sent.push(i, part.len(), cpu);
+                }
+            }
+            sides.push(("producer", sent));
+
+            set_chunk(mode, false, &tracer);
+            let consumer = ConsumerBuilder::from_config(consumer_config(&broker.servers))
+                .topics(topics)
+                .span_sampling(mode.sampling())
+                .build::<AnyEntity>()
+                .expect("typed consumer");
+            let done = CancellationToken::new();
+            let mut read = Chunks::default();
+            // Records handled, and (at the last switch) that count and the CPU.
+            let (mut seen, mut last, mut mark) = (0, 0, None);
+            bounded(
+                "interleaved consumer",
+                consumer.run(done.cancelled(), |r| {
+                    std::hint::black_box(r.value());
+                    seen += 1;
+                    // The first record starts chunk 0; every `chunk`
+                    // records one ends and the next starts in the other mode.
+                    if seen == 1 || seen % chunk == 0 || seen == total {
+                        let now = super::process_cpu();
+                        if let (Some(now), Some(before)) = (now, mark) {
+                            let i = (seen - 1) / chunk;
+                            read.push(i, seen - last, now.saturating_sub(before));
+                        }
+                        (last, mark) = (seen, now);
+                        set_chunk(mode, chunk_on(seen / chunk), &tracer);
+                    }
+                    if seen == total {
+                        done.cancel();
+                    }
+                    async { Ok(()) }
+                }),
+            )
+            .await
+            .expect("interleaved consumer run");
+            sides.push(("consumer", read));
+            installed.gated.store(false, Ordering::SeqCst);
+            set(Mode::Off);
+            let _ = provider.shutdown();
+
+            for (side, chunks) in &sides {
+                let (ratio, pairs) = chunks.ratios();
+                let (lo, hi) = pairs.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), &r| {
+                    (lo.min(r), hi.max(r))
+                });
+                let pair = median(&pairs);
+                let goal = match (ratio <= CPU_GOAL, pair <= CPU_GOAL) {
+                    (true, true) => "met",
+                    (false, false) => "MISSED",
+                    _ => "unresolved",
+                };
+                #[allow(clippy::cast_precision_loss)]
+                let per = |m: usize| chunks.cpu[m] / chunks.records[m].max(1) as f64;
+                let line = format!(
+                    "| {name} | {side} | {} | {} | {:.2} | {:.2} | {ratio:.3} | {pair:.3} | \
+                     {lo:.3}–{hi:.3} | {goal} |",
+                    mode.label(),
+                    chunks.each.len(),
+                    per(0),
+                    per(1),
+                );
+                println!("  {line}");
+                let _ = writeln!(table, "{line}");
+            }
+        }
+        println!("{table}");
+        tables.push_str(&table);
+    }
+
     /// The CPU part of a [`log_run`] line, and its end.
     #[allow(clippy::cast_precision_loss)]
     fn log_cpu(records: usize, t: Timed) {
@@ -1522,6 +1803,17 @@ mod telemetry {
     ) -> Vec<Row> {
         println!("(the telemetry side needs features otel and metrics: --all-features)");
         Vec::new()
+    }
+
+    #[allow(clippy::unused_async)]
+    pub(super) async fn interleaved(
+        _: &'static str,
+        _: &kafka::Broker,
+        _: &Settings,
+        _: &[AnyEntity],
+        _: &mut String,
+    ) {
+        println!("(the interleaved side needs features otel and metrics: --all-features)");
     }
 }
 

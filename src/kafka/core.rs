@@ -47,16 +47,15 @@ impl HeaderLimits {
             .then(|| format!("{count} headers, more than the limit of {}", self.count))
     }
 
-    /// Why a record with these headers is over the limits.
-    fn exceeded(&self, headers: &[HeaderRef<'_>]) -> Option<String> {
+    /// Why a record with these headers (their count already checked) is
+    /// over the limits.
+    fn too_large(&self, headers: &[HeaderRef<'_>]) -> Option<String> {
         let bytes = record::header_bytes(headers);
-        self.too_many(headers.len()).or_else(|| {
-            (bytes > self.bytes).then(|| {
-                format!(
-                    "{bytes} bytes of headers, more than the limit of {}",
-                    self.bytes
-                )
-            })
+        (bytes > self.bytes).then(|| {
+            format!(
+                "{bytes} bytes of headers, more than the limit of {}",
+                self.bytes
+            )
         })
     }
 }
@@ -423,7 +422,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             // Too many to have been read: they are, for the error.
             Err(why) => return Err(over(why.clone(), Raw::of(msg))),
         };
-        if let Some(why) = self.limits.exceeded(headers) {
+        if let Some(why) = self.limits.too_large(headers) {
             return Err(over(why, Raw::copy(msg, topic, headers)));
         }
         let Some(payload) = msg.payload() else {

@@ -206,7 +206,16 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         S: Future<Output = ()>,
     {
         let headers = self.read_headers(msg);
-        let read = headers.as_ref().map_or(&[][..], HeaderList::as_slice);
+        // A record over the header count is poison, and still traced: its
+        // headers are read for the sampler and the span's link alone.
+        let over;
+        let read = match &headers {
+            Ok(list) => list.as_slice(),
+            Err(_) => {
+                over = HeaderList::of(msg.headers());
+                over.as_slice()
+            }
+        };
         let span = if self.sampler.record(read) {
             telemetry::process_span(msg, read, self.group(), self.trace)
         } else {

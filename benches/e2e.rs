@@ -1607,8 +1607,10 @@ mod telemetry {
     }
 
     /// CPU per record of the chunks of one interleaved run, by mode.
-    #[derive(Default)]
     struct Chunks {
+        /// Records in a whole chunk: a shorter one (the run's tail) is not
+        /// counted, its CPU being a tick or two.
+        size: usize,
         /// [off, on]: CPU µs and records of the counted chunks.
         cpu: [f64; 2],
         records: [usize; 2],
@@ -1617,11 +1619,20 @@ mod telemetry {
     }
 
     impl Chunks {
+        fn new(size: usize) -> Self {
+            Chunks {
+                size,
+                cpu: [0.0; 2],
+                records: [0; 2],
+                each: Vec::new(),
+            }
+        }
+
         /// Counts chunk `i` (the first two, one of each mode, are the
-        /// warm-up and are not counted).
+        /// warm-up and are not counted, nor is a chunk short of the size).
         #[allow(clippy::cast_precision_loss)]
         fn push(&mut self, i: usize, records: usize, cpu: Duration) {
-            if i < 2 || records == 0 {
+            if i < 2 || records < self.size {
                 return;
             }
             let on = chunk_on(i);
@@ -1696,7 +1707,7 @@ mod telemetry {
                 .build()
                 .expect("typed producer");
             let topic = fresh_topic(broker, "e2e-interleaved").await;
-            let mut sent = Chunks::default();
+            let mut sent = Chunks::new(chunk);
             for (i, part) in messages.chunks(chunk).enumerate() {
                 set_chunk(mode, chunk_on(i), &tracer);
                 let t = produce_with(producer.clone(), &topic, part, settings.concurrency).await;
@@ -1713,7 +1724,7 @@ mod telemetry {
                 .build::<AnyEntity>()
                 .expect("typed consumer");
             let done = CancellationToken::new();
-            let mut read = Chunks::default();
+            let mut read = Chunks::new(chunk);
             // Records handled, and (at the last switch) that count and the CPU.
             let (mut seen, mut last, mut mark) = (0, 0, None);
             bounded(
@@ -1752,6 +1763,9 @@ mod telemetry {
                 });
                 let pair = median(&pairs);
                 let goal = match (ratio <= CPU_GOAL, pair <= CPU_GOAL) {
+                    _ if !(ratio.is_finite() && pair.is_finite()) => {
+                        "too few chunks: E2E_MESSAGES ≥ 4 × E2E_CHUNK"
+                    }
                     (true, true) => "met",
                     (false, false) => "MISSED",
                     _ => "unresolved",

@@ -125,7 +125,8 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     /// Takes one message: decodes it, or applies the poison policy and gives
     /// `None` (or the error, under [`PoisonPolicy::Fail`]).
     pub(crate) async fn take(&self, msg: &BorrowedMessage<'_>) -> Result<Option<Record<T>>> {
-        self.take_read(msg, &self.read_headers(msg)).await
+        self.take_read(msg, msg.topic(), &self.read_headers(msg))
+            .await
     }
 
     /// The headers of `msg`, read from librdkafka once for everything the
@@ -142,16 +143,17 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     }
 
     /// [`take`](Self::take) with the headers already read.
+    /// (`topic`: the message's, read from librdkafka and checked as UTF-8
+    /// once.)
     async fn take_read(
         &self,
         msg: &BorrowedMessage<'_>,
+        topic: &str,
         headers: &Headers<'_>,
     ) -> Result<Option<Record<T>>> {
         if let Some(dl) = &self.dead_letters {
             dl.saw_one();
         }
-        // librdkafka's topic name is read (and checked as UTF-8) once.
-        let topic = msg.topic();
         self.track(topic, msg.partition(), msg.offset());
         metrics::consumed(topic, msg.partition(), self.group());
         let err = match self.decode(msg, topic, headers) {
@@ -206,6 +208,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         S: Future<Output = ()>,
     {
         let headers = self.read_headers(msg);
+        let topic = msg.topic();
         // A record over the header count is poison, and still traced: its
         // headers are read for the sampler and the span's link alone.
         let over;
@@ -217,7 +220,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             }
         };
         let span = if self.sampler.record(read) {
-            telemetry::process_span(msg, read, self.group(), self.trace)
+            telemetry::process_span(msg, topic, read, self.group(), self.trace)
         } else {
             tracing::Span::none()
         };
@@ -225,7 +228,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         // The span is moved into the future and read back from it: a clone
         // would cost a reference count up and down per record.
         let mut work = std::pin::pin!(async {
-            match self.take_read(msg, &headers).await? {
+            match self.take_read(msg, topic, &headers).await? {
                 Some(record) => self.handle(msg, record, handler, stop).await,
                 None => Ok(Outcome::Recovered),
             }
@@ -237,7 +240,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         }
         if let Some(started) = started {
             let error = outcome.as_ref().err().map(|e| e.kind().name());
-            metrics::processed(msg.topic(), self.group(), started.elapsed(), error);
+            metrics::processed(topic, self.group(), started.elapsed(), error);
         }
         outcome
     }

@@ -9,7 +9,6 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 use serde::Serialize;
-use tracing::Instrument as _;
 
 use super::metrics;
 use super::telemetry::{self, Sampler, Sampling};
@@ -259,19 +258,29 @@ impl Producer {
             // No span, so no trace context of its own to write.
             (tracing::Span::none(), Propagate::Keep)
         };
-        // The span is moved into the future and read back from it: a clone
-        // would cost a reference count up and down per record.
-        let mut work = std::pin::pin!(self
-            .send_encoded_in_span(topic, encode, propagate)
-            .instrument(span));
-        let done = work.as_mut().await;
-        let span = work.span();
+        // The trace context to write, found once for every attempt: the
+        // send span's, or the caller's when a filter disabled the send span
+        // the sampler chose; none when the sampler chose no span.
+        let trace = match propagate {
+            Propagate::Trace if span.is_disabled() => {
+                telemetry::trace_of(&tracing::Span::current())
+            }
+            Propagate::Trace => telemetry::trace_of(&span),
+            Propagate::Keep => None,
+        };
+        // The span is entered only while the record is encoded (and a
+        // resend is logged), not at every poll of the send: the registry
+        // would push and pop it once when the record is queued and again
+        // when it is acknowledged.
+        let done = self
+            .send_encoded_in_span(topic, encode, &trace, &span)
+            .await;
         match &done {
             Ok(d) => {
                 span.record("messaging.destination.partition.id", d.partition);
                 span.record("messaging.kafka.offset", d.offset);
             }
-            Err(e) => telemetry::failed(span, e.kind().name()),
+            Err(e) => telemetry::failed(&span, e.kind().name()),
         }
         metrics::sent(topic, done.as_ref().err().map(|e| e.kind().name()));
         done
@@ -281,17 +290,16 @@ impl Producer {
         &self,
         topic: &str,
         encode: impl Fn(&mut Vec<u8>) -> Result<Encoded>,
-        propagate: Propagate,
+        trace: &telemetry::Trace,
+        span: &tracing::Span,
     ) -> Result<Delivery> {
         let mut resends = 0;
         loop {
             let client = self.client();
             let mut buf = self.take_buffer();
-            let queued = match encode(&mut buf) {
+            let queued = match span.in_scope(|| encode(&mut buf)) {
                 Ok(mut encoded) => {
-                    if propagate == Propagate::Trace {
-                        encoded.headers = telemetry::inject(encoded.headers);
-                    }
+                    encoded.headers = telemetry::with_trace(encoded.headers, trace);
                     self.queue(&client, encoded.record(topic, &buf)).await
                 }
                 Err(e) => Err(e),
@@ -303,7 +311,7 @@ impl Producer {
             };
             match done {
                 Err(e) if resends < self.shared.resends && self.session_lost(&e, &client) => {
-                    self.reset(&client, &e)?;
+                    span.in_scope(|| self.reset(&client, &e))?;
                     resends += 1;
                 }
                 done => return done,

@@ -222,11 +222,11 @@ pub(crate) fn send_span(topic: &str) -> Span {
 /// The `process {topic}` span of one record.
 pub(crate) fn process_span(
     msg: &impl rdkafka::Message,
+    topic: &str,
     headers: &[HeaderRef<'_>],
     group: &str,
     trace: TraceContext,
 ) -> Span {
-    let topic = msg.topic();
     let span = tracing::info_span!(
         target: "kafka_codec",
         "process",
@@ -238,15 +238,12 @@ pub(crate) fn process_span(
         messaging.destination.name = topic,
         messaging.destination.partition.id = msg.partition(),
         messaging.kafka.offset = msg.offset(),
-        messaging.kafka.message.key = Empty,
+        messaging.kafka.message.key = msg.key().and_then(|k| std::str::from_utf8(k).ok()),
         messaging.consumer.group.name = group,
         messaging.message.body.size = msg.payload().map_or(0, <[u8]>::len),
         error.type = Empty,
     );
     if !span.is_disabled() {
-        if let Some(key) = msg.key().and_then(|k| std::str::from_utf8(k).ok()) {
-            span.record("messaging.kafka.message.key", key);
-        }
         follow(&span, headers, trace);
     }
     span
@@ -362,29 +359,50 @@ fn follow(span: &Span, headers: &[HeaderRef<'_>], trace: TraceContext) {
     }
 }
 
-/// The W3C trace context headers of the current span, to write into a
-/// record (replacing any it had). Nothing without feature `otel`, or when
-/// the current span is not sampled by an OpenTelemetry layer.
+/// A span's W3C trace context as `traceparent` and `tracestate` values,
+/// to write into records: `None` without feature `otel`, or when the span
+/// is not sampled by an OpenTelemetry layer.
+pub(crate) type Trace = Option<(String, String)>;
+
+/// The trace context `span` would propagate.
 #[cfg(feature = "otel")]
-pub(crate) fn inject(headers: rdkafka::message::OwnedHeaders) -> rdkafka::message::OwnedHeaders {
+pub(crate) fn trace_of(span: &Span) -> Trace {
     use opentelemetry::trace::TraceContextExt as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-    let span = Span::current();
     if span.is_disabled() {
-        return headers;
+        return None;
     }
-    let cx = span.context();
-    match w3c::encode(cx.span().span_context()) {
-        Some((parent, state)) => w3c::replace(headers, &parent, &state),
-        None => headers,
-    }
+    w3c::encode(span.context().span().span_context())
 }
 
+/// The trace context `span` would propagate: none without feature `otel`.
 #[cfg(not(feature = "otel"))]
 #[inline]
-pub(crate) fn inject(headers: rdkafka::message::OwnedHeaders) -> rdkafka::message::OwnedHeaders {
+pub(crate) fn trace_of(_: &Span) -> Trace {
+    None
+}
+
+/// `headers` with `trace` written into them, replacing any trace context
+/// they had; as they were when there is none.
+pub(crate) fn with_trace(
+    headers: rdkafka::message::OwnedHeaders,
+    trace: &Trace,
+) -> rdkafka::message::OwnedHeaders {
+    #[cfg(feature = "otel")]
+    if let Some((parent, state)) = trace {
+        return w3c::replace(headers, parent, state);
+    }
+    #[cfg(not(feature = "otel"))]
+    let _ = trace;
     headers
+}
+
+/// The W3C trace context headers of the current span, written into a
+/// record's (replacing any it had). Nothing without feature `otel`, or
+/// when the current span is not sampled by an OpenTelemetry layer.
+pub(crate) fn inject(headers: rdkafka::message::OwnedHeaders) -> rdkafka::message::OwnedHeaders {
+    with_trace(headers, &trace_of(&Span::current()))
 }
 
 #[cfg(test)]

@@ -70,7 +70,14 @@
 //! fresh, with 4 partitions. `E2E_SIDES=interleaved` (also `--all-features`)
 //! compares off with the two modes the 5 % goal is for inside one
 //! producer's and one consumer's run instead: chunks of `E2E_CHUNK` records
-//! (default 25 000) alternate off, on, on, off, ..., each timed by CPU. A markdown table of ratios closes the run. With
+//! (default 25 000) alternate off, on, on, off, ..., each timed by the CPU
+//! of the process and of the thread that runs the clients (nanosecond
+//! clocks), with a bootstrap interval of the ratio that decides the goal;
+//! `E2E_PAIRS=recorded` or `head` runs one of the two (for profiling), and
+//! `E2E_ON=spans`, `metrics` or `none` switches on only the spans, only the
+//! metrics, or nothing (an A/A run, the measure's own spread).
+//! `E2E_EMBEDDED=0` skips the mock cluster when `KAFKA_BROKERS` is set.
+//! A markdown table of ratios closes the run. With
 //! the defaults a run takes about a minute per broker on two cores, most of
 //! it consumer group joins.
 
@@ -280,54 +287,31 @@ async fn produce_with(
 }
 
 /// This process's CPU time, user + system, every thread (those that
-/// exited included), or `None` where `/proc` does not tell it.
-///
-/// The source is `/proc/self/stat`, fields 14 and 15 (utime, stime). The
-/// alternatives: `getrusage` or `CLOCK_PROCESS_CPUTIME_ID` need libc and
-/// `unsafe`, which the workspace forbids; summing
-/// `/proc/self/task/*/schedstat` (nanoseconds) misses every thread that
-/// exits between two readings, and librdkafka's and OpenTelemetry's
-/// threads come and go with their clients. The kernel keeps utime + stime
-/// equal to the scheduler's exact runtime and truncates each to a clock
-/// tick, so a difference of two readings is good to two ticks (20 ms at
-/// 100 Hz): a timed section has to burn seconds of CPU.
+/// exited included): `CLOCK_PROCESS_CPUTIME_ID`, through rustix's safe
+/// `clock_gettime` (the workspace forbids `unsafe`). The kernel sums the
+/// scheduler's runtime of the thread group in nanoseconds, so a chunk of a
+/// few thousand records is timed exactly; `/proc/self/stat`, used before,
+/// counts in clock ticks of 10 ms, which put ±10 % on a 100 ms chunk.
+#[allow(clippy::unnecessary_wraps)]
 fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Field 2, the command name, is in parentheses and may hold spaces and
-    // parentheses: count the fields from the last `)`, which ends it.
-    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
-    // The first field after it is field 3: utime is the 12th from there.
-    let utime: u64 = fields.nth(11)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    let ticks = utime + stime;
-    let hz = clock_ticks_per_second();
-    Some(Duration::from_secs(ticks / hz) + Duration::from_nanos(ticks % hz * 1_000_000_000 / hz))
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let secs = u64::try_from(t.tv_sec).ok()?;
+    let nanos = u32::try_from(t.tv_nsec).ok()?;
+    Some(Duration::new(secs, nanos))
 }
 
-/// `sysconf(_SC_CLK_TCK)` without libc: the `AT_CLKTCK` entry (17) of the
-/// auxiliary vector the kernel gave the process, which is where the C
-/// library reads it; 100, Linux's value on every architecture, if that
-/// cannot be read.
-fn clock_ticks_per_second() -> u64 {
-    static HZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *HZ.get_or_init(|| {
-        const AT_CLKTCK: usize = 17;
-        let word = std::mem::size_of::<usize>();
-        let auxv = std::fs::read("/proc/self/auxv").unwrap_or_default();
-        auxv.chunks_exact(2 * word)
-            .find_map(|pair| {
-                let (key, value) = pair.split_at(word);
-                let key = usize::from_ne_bytes(key.try_into().ok()?);
-                let value = usize::from_ne_bytes(value.try_into().ok()?);
-                if key == AT_CLKTCK {
-                    u64::try_from(value).ok()
-                } else {
-                    None
-                }
-            })
-            .filter(|&hz| hz > 0)
-            .unwrap_or(100)
-    })
+/// The calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, nanoseconds).
+/// The bench's producers and consumers run on the thread that runs the
+/// runtime's `block_on`, so this is their own code: encoding, decoding,
+/// rdkafka's calls and futures, and the telemetry, without librdkafka's
+/// broker threads, whose work per record moves with the timing of fetches
+/// and batches.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or_default(),
+        u32::try_from(t.tv_nsec).unwrap_or_default(),
+    )
 }
 
 /// Wall-clock and process CPU time from the same point on.
@@ -335,6 +319,7 @@ fn clock_ticks_per_second() -> u64 {
 struct Stopwatch {
     wall: Instant,
     cpu: Option<Duration>,
+    thread: Duration,
 }
 
 impl Stopwatch {
@@ -342,6 +327,7 @@ impl Stopwatch {
         Stopwatch {
             wall: Instant::now(),
             cpu: process_cpu(),
+            thread: thread_cpu(),
         }
     }
 
@@ -351,6 +337,7 @@ impl Stopwatch {
             cpu: process_cpu()
                 .zip(self.cpu)
                 .map(|(end, start)| end.saturating_sub(start)),
+            thread: Some(thread_cpu().saturating_sub(self.thread)),
         }
     }
 }
@@ -363,6 +350,10 @@ struct Timed {
     /// only the telemetry side reports it.
     #[cfg_attr(not(all(feature = "otel", feature = "metrics")), allow(dead_code))]
     cpu: Option<Duration>,
+    /// The calling thread's CPU time over it (see [`thread_cpu`]), where
+    /// the section ran on one thread; only the interleaved side reports it.
+    #[cfg_attr(not(all(feature = "otel", feature = "metrics")), allow(dead_code))]
+    thread: Option<Duration>,
 }
 
 /// One untimed send, so connecting, metadata and the producer id are not
@@ -1290,6 +1281,17 @@ mod telemetry {
     }
 
     impl Mode {
+        /// A word for the mode, which `E2E_PAIRS` picks.
+        fn short(self) -> &'static str {
+            match self {
+                Mode::Off => "off",
+                Mode::Recorded => "recorded",
+                Mode::OtelHeadSampled => "head",
+                Mode::OtelSampled => "sampled",
+                Mode::OtelAll => "all",
+            }
+        }
+
         /// Which records the crate spans.
         fn sampling(self) -> Sampling {
             match self {
@@ -1362,6 +1364,7 @@ mod telemetry {
             Timed {
                 wall: Duration::ZERO,
                 cpu: None,
+                thread: None,
             },
             Stopwatch::stop,
         )
@@ -1456,15 +1459,12 @@ mod telemetry {
         let _ = writeln!(
             out,
             "\nCPU per record, {name}: user + system time of this process, all threads, \
-             over each timed section, ÷ records; {}. Counted in ticks of 1/{} s, each \
-             section's figure is good to two ticks: it wants seconds of CPU \
-             (E2E_MESSAGES=100000 or more).",
+             over each timed section (CLOCK_PROCESS_CPUTIME_ID, nanoseconds), ÷ records; {}.",
             if in_process {
                 "the mock cluster runs inside this process, so the broker's CPU counts too"
             } else {
                 "the broker is another process, so this is the client's alone"
             },
-            super::clock_ticks_per_second(),
         );
         out.push_str(
             "\n| broker | side | mode | CPU µs/record best | median | ratio to off best | \
@@ -1574,7 +1574,7 @@ mod telemetry {
             println!("{table}");
             tables.push_str(&table);
         } else {
-            println!("(no CPU time: /proc/self/stat could not be read)");
+            println!("(no CPU time: CLOCK_PROCESS_CPUTIME_ID could not be read)");
         }
         rows
     }
@@ -1594,7 +1594,8 @@ mod telemetry {
     /// a switch starts no exporter).
     fn set_chunk(mode: Mode, on: bool, tracer: &opentelemetry_sdk::trace::SdkTracer) {
         let installed = installed();
-        let layer = match (on, mode) {
+        let (spans, metrics) = switched();
+        let layer = match (on && spans, mode) {
             (false, _) => LevelFilter::OFF.boxed(),
             (true, Mode::OtelHeadSampled) => tracing_opentelemetry::layer()
                 .with_tracer(tracer.clone())
@@ -1603,7 +1604,19 @@ mod telemetry {
             (true, _) => LevelFilter::INFO.boxed(),
         };
         installed.layer.reload(layer).expect("reload the layer");
-        installed.metrics.store(on, Ordering::SeqCst);
+        installed.metrics.store(on && metrics, Ordering::SeqCst);
+    }
+
+    /// What the "on" chunks switch on: `E2E_ON=spans` or `metrics` (to
+    /// tell their costs apart), both by default; `none` compares off with
+    /// off (an A/A run: how far the measure strays with nothing to find).
+    fn switched() -> (bool, bool) {
+        match std::env::var("E2E_ON").as_deref().map(str::trim) {
+            Ok("spans") => (true, false),
+            Ok("metrics") => (false, true),
+            Ok("none") => (false, false),
+            _ => (true, true),
+        }
     }
 
     /// CPU per record of the chunks of one interleaved run, by mode.
@@ -1658,6 +1671,37 @@ mod telemetry {
                 .collect();
             (per(1) / per(0), pairs)
         }
+
+        /// A 95 % interval of the totals' ratio: the ABBA pairs resampled
+        /// with replacement (a seeded bootstrap, 2 000 draws), each draw's
+        /// ratio of mean CPU per record on to off.
+        #[allow(clippy::cast_precision_loss)]
+        fn interval(&self) -> Option<(f64, f64)> {
+            use rand::{Rng as _, SeedableRng as _};
+            let pairs: Vec<(f64, f64)> = self
+                .each
+                .chunks_exact(2)
+                .filter_map(|p| match (p[0], p[1]) {
+                    ((true, on), (false, off)) | ((false, off), (true, on)) => Some((on, off)),
+                    _ => None,
+                })
+                .collect();
+            if pairs.len() < 4 {
+                return None;
+            }
+            let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+            let mut draws: Vec<f64> = (0..2000)
+                .map(|_| {
+                    let (on, off) = (0..pairs.len()).fold((0.0, 0.0), |(on, off), _| {
+                        let (a, b) = pairs[rng.gen_range(0..pairs.len())];
+                        (on + a, off + b)
+                    });
+                    on / off
+                })
+                .collect();
+            draws.sort_by(f64::total_cmp);
+            Some((draws[50], draws[1949]))
+        }
     }
 
     /// Telemetry on against off within one run: the producer sends, and the
@@ -1683,17 +1727,24 @@ mod telemetry {
         let installed = installed();
         let mut table = format!(
             "\nTelemetry on against off, interleaved, {name}: chunks of {chunk} records, \
-             off/on/on/off..., the first two not counted; CPU of this process per record \
-             ({}).\n\n| broker | side | mode | chunks off + on | CPU µs/record off | on | \
-             ratio of the totals | pairs: median | min–max | goal ≤ 1.05 |\n\
-             |---|---|---|---:|---:|---:|---:|---:|---|---|\n",
+             off/on/on/off..., the first two not counted; CPU per record of this process \
+             ({}) and of the thread that runs the producer and the consumer (their own code \
+             and the telemetry, without librdkafka's threads).\n\n| broker | side | mode | \
+             CPU of | chunks off + on | CPU µs/record off | on | ratio of the totals | \
+             its 95 % interval (bootstrap over the pairs) | pairs: median | min–max | \
+             goal ≤ 1.05 (by the interval) |\n\
+             |---|---|---|---|---:|---:|---:|---:|---|---:|---|---|\n",
             if broker.embedded.is_some() {
                 "the mock cluster's CPU included"
             } else {
                 "the client's alone"
             }
         );
-        for mode in PAIRS {
+        let only = std::env::var("E2E_PAIRS").unwrap_or_default();
+        for mode in PAIRS
+            .into_iter()
+            .filter(|m| m.short().contains(only.trim()))
+        {
             let provider = SdkTracerProvider::builder()
                 .with_batch_exporter(opentelemetry_sdk::testing::trace::NoopSpanExporter::new())
                 .build();
@@ -1707,15 +1758,19 @@ mod telemetry {
                 .build()
                 .expect("typed producer");
             let topic = fresh_topic(broker, "e2e-interleaved").await;
-            let mut sent = Chunks::new(chunk);
+            let (mut sent, mut sent_thread) = (Chunks::new(chunk), Chunks::new(chunk));
             for (i, part) in messages.chunks(chunk).enumerate() {
                 set_chunk(mode, chunk_on(i), &tracer);
                 let t = produce_with(producer.clone(), &topic, part, settings.concurrency).await;
                 if let Some(cpu) = t.cpu {
                     sent.push(i, part.len(), cpu);
                 }
+                if let Some(cpu) = t.thread {
+                    sent_thread.push(i, part.len(), cpu);
+                }
             }
-            sides.push(("producer", sent));
+            sides.push(("producer", "process", sent));
+            sides.push(("producer", "thread", sent_thread));
 
             set_chunk(mode, false, &tracer);
             let consumer = ConsumerBuilder::from_config(consumer_config(&broker.servers))
@@ -1724,9 +1779,10 @@ mod telemetry {
                 .build::<AnyEntity>()
                 .expect("typed consumer");
             let done = CancellationToken::new();
-            let mut read = Chunks::new(chunk);
-            // Records handled, and (at the last switch) that count and the CPU.
-            let (mut seen, mut last, mut mark) = (0, 0, None);
+            let (mut read, mut read_thread) = (Chunks::new(chunk), Chunks::new(chunk));
+            // Records handled, and (at the last switch) that count and the
+            // CPU of the process and of this thread.
+            let (mut seen, mut last, mut mark, mut mark_thread) = (0, 0, None, None);
             bounded(
                 "interleaved consumer",
                 consumer.run(done.cancelled(), |r| {
@@ -1735,13 +1791,20 @@ mod telemetry {
                     // The first record starts chunk 0; every `chunk`
                     // records one ends and the next starts in the other mode.
                     if seen == 1 || seen % chunk == 0 || seen == total {
-                        let now = super::process_cpu();
+                        let (now, now_thread) = (super::process_cpu(), super::thread_cpu());
+                        let i = (seen - 1) / chunk;
                         if let (Some(now), Some(before)) = (now, mark) {
-                            let i = (seen - 1) / chunk;
                             read.push(i, seen - last, now.saturating_sub(before));
                         }
-                        (last, mark) = (seen, now);
+                        if let Some(before) = mark_thread {
+                            read_thread.push(i, seen - last, now_thread.saturating_sub(before));
+                        }
+                        // The switch itself (a layer rebuilt, the callsites'
+                        // interest with it) is in neither chunk, as for the
+                        // producer, whose chunks start after it.
                         set_chunk(mode, chunk_on(seen / chunk), &tracer);
+                        (last, mark, mark_thread) =
+                            (seen, super::process_cpu(), Some(super::thread_cpu()));
                     }
                     if seen == total {
                         done.cancel();
@@ -1751,30 +1814,41 @@ mod telemetry {
             )
             .await
             .expect("interleaved consumer run");
-            sides.push(("consumer", read));
+            sides.push(("consumer", "process", read));
+            sides.push(("consumer", "thread", read_thread));
             installed.gated.store(false, Ordering::SeqCst);
             set(Mode::Off);
             let _ = provider.shutdown();
 
-            for (side, chunks) in &sides {
+            for (side, of, chunks) in &sides {
                 let (ratio, pairs) = chunks.ratios();
                 let (lo, hi) = pairs.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), &r| {
                     (lo.min(r), hi.max(r))
                 });
                 let pair = median(&pairs);
-                let goal = match (ratio <= CPU_GOAL, pair <= CPU_GOAL) {
+                let interval = chunks.interval();
+                let goal = match interval {
                     _ if !(ratio.is_finite() && pair.is_finite()) => {
                         "too few chunks: E2E_MESSAGES ≥ 4 × E2E_CHUNK"
                     }
-                    (true, true) => "met",
-                    (false, false) => "MISSED",
-                    _ => "unresolved",
+                    None => "too few pairs for an interval",
+                    Some((_, hi)) if hi <= CPU_GOAL => "met",
+                    Some((lo, _)) if lo > CPU_GOAL => "MISSED",
+                    Some(_) => "unresolved: the interval holds 1.05",
                 };
+                let interval =
+                    interval.map_or_else(|| "–".to_owned(), |(lo, hi)| format!("{lo:.3}–{hi:.3}"));
                 #[allow(clippy::cast_precision_loss)]
                 let per = |m: usize| chunks.cpu[m] / chunks.records[m].max(1) as f64;
+                let on = match switched() {
+                    (true, false) => " (spans alone)",
+                    (false, true) => " (metrics alone)",
+                    (false, false) => " (A/A: nothing switched on)",
+                    (true, true) => "",
+                };
                 let line = format!(
-                    "| {name} | {side} | {} | {} | {:.2} | {:.2} | {ratio:.3} | {pair:.3} | \
-                     {lo:.3}–{hi:.3} | {goal} |",
+                    "| {name} | {side} | {}{on} | {of} | {} | {:.2} | {:.2} | {ratio:.3} | \
+                     {interval} | {pair:.3} | {lo:.3}–{hi:.3} | {goal} |",
                     mode.label(),
                     chunks.each.len(),
                     per(0),
@@ -1943,21 +2017,24 @@ fn main() {
         .expect("tokio runtime");
     let mut tables = String::new();
     let rows = runtime.block_on(async {
-        let embedded = Embedded::start(1).expect("start the mock cluster");
-        let mock = kafka::Broker {
-            servers: embedded.bootstrap_servers().to_owned(),
-            embedded: Some(embedded),
-        };
-        let mut rows = run_broker(
-            "embedded",
-            &mock,
-            &settings,
-            &messages,
-            &encoded,
-            &mut tables,
-        )
-        .await;
-        drop(mock);
+        let real_set = std::env::var("KAFKA_BROKERS").is_ok_and(|s| !s.trim().is_empty());
+        let mut rows = Vec::new();
+        if !(real_set && std::env::var("E2E_EMBEDDED").as_deref() == Ok("0")) {
+            let embedded = Embedded::start(1).expect("start the mock cluster");
+            let mock = kafka::Broker {
+                servers: embedded.bootstrap_servers().to_owned(),
+                embedded: Some(embedded),
+            };
+            rows = run_broker(
+                "embedded",
+                &mock,
+                &settings,
+                &messages,
+                &encoded,
+                &mut tables,
+            )
+            .await;
+        }
         match std::env::var("KAFKA_BROKERS") {
             Ok(servers) if !servers.trim().is_empty() => {
                 let real = kafka::Broker {

@@ -125,7 +125,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     /// Takes one message: decodes it, or applies the poison policy and gives
     /// `None` (or the error, under [`PoisonPolicy::Fail`]).
     pub(crate) async fn take(&self, msg: &BorrowedMessage<'_>) -> Result<Option<Record<T>>> {
-        self.take_read(msg, msg.topic(), &self.read_headers(msg))
+        self.take_read(msg, msg.topic(), &self.read_headers(msg), true)
             .await
     }
 
@@ -144,18 +144,22 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
 
     /// [`take`](Self::take) with the headers already read.
     /// (`topic`: the message's, read from librdkafka and checked as UTF-8
-    /// once.)
+    /// once; `count`: whether to count it as consumed here, or the caller
+    /// counts it with its process duration.)
     async fn take_read(
         &self,
         msg: &BorrowedMessage<'_>,
         topic: &str,
         headers: &Headers<'_>,
+        count: bool,
     ) -> Result<Option<Record<T>>> {
         if let Some(dl) = &self.dead_letters {
             dl.saw_one();
         }
         self.track(topic, msg.partition(), msg.offset());
-        metrics::consumed(topic, msg.partition(), self.group());
+        if count {
+            metrics::consumed(topic, msg.partition(), self.group());
+        }
         let err = match self.decode(msg, topic, headers) {
             Ok(record) => {
                 bump(&self.stats.decoded);
@@ -225,10 +229,13 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             tracing::Span::none()
         };
         let started = metrics::timing().then(std::time::Instant::now);
+        // With a processing time wanted, the record is counted as consumed
+        // with it, at the end: one look at the metrics handles per record.
+        let timed = started.is_some();
         // The span is moved into the future and read back from it: a clone
         // would cost a reference count up and down per record.
         let mut work = std::pin::pin!(async {
-            match self.take_read(msg, topic, &headers).await? {
+            match self.take_read(msg, topic, &headers, !timed).await? {
                 Some(record) => self.handle(msg, record, handler, stop).await,
                 None => Ok(Outcome::Recovered),
             }
@@ -240,7 +247,14 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         }
         if let Some(started) = started {
             let error = outcome.as_ref().err().map(|e| e.kind().name());
-            metrics::processed(topic, self.group(), started.elapsed(), error);
+            let partition = msg.partition();
+            metrics::consumed_and_processed(
+                topic,
+                partition,
+                self.group(),
+                started.elapsed(),
+                error,
+            );
         }
         outcome
     }

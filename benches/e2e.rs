@@ -1295,7 +1295,12 @@ mod telemetry {
         /// Which records the crate spans.
         fn sampling(self) -> Sampling {
             match self {
-                Mode::OtelHeadSampled => Sampling::ratio(0.01),
+                Mode::OtelHeadSampled => Sampling::ratio(
+                    std::env::var("E2E_HEAD_RATIO")
+                        .ok()
+                        .and_then(|r| r.trim().parse().ok())
+                        .unwrap_or(0.01),
+                ),
                 _ => Sampling::ALL,
             }
         }
@@ -1314,10 +1319,23 @@ mod telemetry {
             tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
                 .expect("one subscriber");
             let (on, gated) = (Arc::new(AtomicBool::new(false)), Arc::default());
+            let inner = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            // What `install` and the HTTP listener do: drain the histograms
+            // every 5 s (their default), or their samples pile up without
+            // bound, as they did in this bench before (a cost no scraped
+            // exporter has).
+            let prometheus = inner.handle();
+            std::thread::Builder::new()
+                .name("prometheus-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    prometheus.run_upkeep();
+                })
+                .expect("upkeep thread");
             let recorder = Switch {
                 on: on.clone(),
                 gated: Arc::clone(&gated),
-                inner: metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
+                inner,
             };
             metrics::set_global_recorder(recorder).expect("one recorder");
             Installed {
@@ -1607,6 +1625,21 @@ mod telemetry {
         installed.metrics.store(on && metrics, Ordering::SeqCst);
     }
 
+    /// With `E2E_MARKS=1`, the monotonic time at which a chunk starts, on
+    /// stderr (`mark <ns> <side> <on|off>`), to split a `perf record -k
+    /// CLOCK_MONOTONIC` profile by chunk.
+    fn mark_chunk(side: &str, on: bool) {
+        if std::env::var_os("E2E_MARKS").is_some() {
+            let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+            eprintln!(
+                "mark {}{:09} {side} {}",
+                t.tv_sec,
+                t.tv_nsec,
+                if on { "on" } else { "off" }
+            );
+        }
+    }
+
     /// What the "on" chunks switch on: `E2E_ON=spans` or `metrics` (to
     /// tell their costs apart), both by default; `none` compares off with
     /// off (an A/A run: how far the measure strays with nothing to find).
@@ -1761,6 +1794,7 @@ mod telemetry {
             let (mut sent, mut sent_thread) = (Chunks::new(chunk), Chunks::new(chunk));
             for (i, part) in messages.chunks(chunk).enumerate() {
                 set_chunk(mode, chunk_on(i), &tracer);
+                mark_chunk("producer", chunk_on(i));
                 let t = produce_with(producer.clone(), &topic, part, settings.concurrency).await;
                 if let Some(cpu) = t.cpu {
                     sent.push(i, part.len(), cpu);
@@ -1803,6 +1837,7 @@ mod telemetry {
                         // interest with it) is in neither chunk, as for the
                         // producer, whose chunks start after it.
                         set_chunk(mode, chunk_on(seen / chunk), &tracer);
+                        mark_chunk("consumer", chunk_on(seen / chunk));
                         (last, mark, mark_thread) =
                             (seen, super::process_cpu(), Some(super::thread_cpu()));
                     }

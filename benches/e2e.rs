@@ -1773,6 +1773,14 @@ mod telemetry {
                 "the client's alone"
             }
         );
+        if let Ok(ratio) = std::env::var("E2E_HEAD_RATIO") {
+            table.insert_str(
+                0,
+                &format!(
+                    "\n(E2E_HEAD_RATIO={ratio}: the head-sampled mode spans that ratio, not 1 %)"
+                ),
+            );
+        }
         let only = std::env::var("E2E_PAIRS").unwrap_or_default();
         for mode in PAIRS
             .into_iter()

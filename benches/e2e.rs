@@ -1655,7 +1655,7 @@ mod telemetry {
     /// CPU per record of the chunks of one interleaved run, by mode.
     struct Chunks {
         /// Records in a whole chunk: a shorter one (the run's tail) is not
-        /// counted, its CPU being a tick or two.
+        /// counted, as it has no like-sized neighbour to pair with.
         size: usize,
         /// [off, on]: CPU µs and records of the counted chunks.
         cpu: [f64; 2],

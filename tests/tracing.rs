@@ -4,7 +4,7 @@
 //! producer's trace: as a link by default, as a child on request; dead
 //! letters keep the original record's trace headers. Head sampling
 //! (`span_sampling`) spans one record in N, and always a record (a send)
-//! whose trace is sampled upstream.
+//! whose trace is sampled upstream, in place of the count's next choice.
 #![cfg(feature = "otel")]
 
 #[path = "support/kafka.rs"]
@@ -335,7 +335,7 @@ async fn a_sampled_trace_keeps_its_spans_under_a_low_ratio() {
     for seq in 0..11 {
         let record = numbered(seq);
         let send = producer.send_to(&topic, &record);
-        if seq == 5 {
+        if seq == 2 {
             // Inside a sampled span: spanned whatever the ratio, and its
             // trace context written.
             let request = tracing::info_span!("request");
@@ -348,13 +348,14 @@ async fn a_sampled_trace_keeps_its_spans_under_a_low_ratio() {
     }
     let send = finished(&format!("send {topic}"));
     assert_eq!(send.len(), 1, "only the send inside a sampled span");
-    assert_eq!(offset(&send[0]), 5);
+    assert_eq!(offset(&send[0]), 2);
 
-    // One in 1000 by count: the first record, and the traced one.
-    let process = process_all(&broker, &topic, &group, Sampling::one_in(1000), 11).await;
+    // One in 4 by count would choose 0, 4 and 8; the traced record is
+    // spanned whatever the count says, and stands in for 4.
+    let process = process_all(&broker, &topic, &group, Sampling::one_in(4), 11).await;
     let offsets: Vec<i64> = process.iter().map(offset).collect();
-    assert_eq!(offsets, [0, 5]);
-    assert!(process[0].links.is_empty());
+    assert_eq!(offsets, [0, 2, 8]);
+    assert!(process[0].links.is_empty() && process[2].links.is_empty());
     let links: Vec<_> = process[1].links.iter().map(|l| &l.span_context).collect();
     assert_eq!(links.len(), 1, "{links:?}");
     assert_eq!(links[0].trace_id(), send[0].span_context.trace_id());

@@ -39,7 +39,11 @@
 //! `otel` the choice is also parent-based, so that traces stay whole: a
 //! record whose `traceparent` header says *sampled* always gets its
 //! `process` span, and a send whose current span is a sampled OpenTelemetry
-//! span always gets its `send` span (and so writes the `traceparent`). A
+//! span always gets its `send` span (and so writes the `traceparent`). Such
+//! a span, taken for the upstream's sake where the count did not choose,
+//! stands in for the count's next choice, which is skipped: a consumer
+//! whose producers sample at its own ratio spans about that ratio of its
+//! records, not twice it, and favours the ones whose traces are whole. A
 //! send not chosen has no span to name and writes no `traceparent`, so its
 //! consumers span the record only if their own count chooses it. Without
 //! feature `otel` the count alone decides.
@@ -51,7 +55,7 @@
 //! or not.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tracing::field::Empty;
 use tracing::Span;
@@ -85,8 +89,9 @@ pub enum TraceContext {
 /// is also parent-based, so traces stay whole: a record whose `traceparent`
 /// header says *sampled* always gets its `process` span, and a send whose
 /// current span is a sampled OpenTelemetry span always gets its `send` span
-/// (and writes the `traceparent`). A send not chosen writes no
-/// `traceparent`.
+/// (and writes the `traceparent`); it then stands in for the count's next
+/// choice, so the ratio is kept when upstream samples at it too. A send not
+/// chosen writes no `traceparent`.
 ///
 /// A [batch](super::Batch) has one `process` span, so one decision: one
 /// batch in `N` (counted apart from single records), its records'
@@ -160,6 +165,10 @@ pub(crate) struct Sampler {
     every: u64,
     seen: AtomicU64,
     batches: AtomicU64,
+    /// A record (send) sampled upstream took a span the count had not
+    /// chosen: the count's next choice is skipped, so that the spans stay
+    /// about one in `every` when upstream samples at the same ratio.
+    owed: AtomicBool,
 }
 
 impl Sampler {
@@ -168,6 +177,7 @@ impl Sampler {
             every: sampling.every,
             seen: AtomicU64::new(0),
             batches: AtomicU64::new(0),
+            owed: AtomicBool::new(false),
         }
     }
 
@@ -181,18 +191,37 @@ impl Sampler {
         }
     }
 
-    /// Whether `msg` gets a `process` span: chosen by count, or (feature
-    /// `otel`) its `traceparent` says sampled.
+    /// Whether `msg` gets a `process` span: (feature `otel`) always when
+    /// its `traceparent` says sampled, else when chosen by count.
     #[inline]
     pub(crate) fn record(&self, headers: &[HeaderRef<'_>]) -> bool {
-        self.count(&self.seen) || sampled_upstream(headers)
+        self.choose(|| sampled_upstream(headers))
     }
 
-    /// Whether a send gets a `send` span: chosen by count, or (feature
-    /// `otel`) the current span is a sampled OpenTelemetry span.
+    /// Whether a send gets a `send` span: (feature `otel`) always when the
+    /// current span is a sampled OpenTelemetry span, else when chosen by
+    /// count.
     #[inline]
     pub(crate) fn send(&self) -> bool {
-        self.count(&self.seen) || current_sampled()
+        self.choose(current_sampled)
+    }
+
+    /// Chosen when `upstream` says so, or by count. Every one is counted;
+    /// one taken for `upstream` alone stands in for the count's next
+    /// choice, which is skipped (one skip at most is owed).
+    #[inline]
+    fn choose(&self, upstream: impl FnOnce() -> bool) -> bool {
+        let counted = self.count(&self.seen);
+        if self.every == 1 {
+            return true;
+        }
+        if upstream() {
+            if !counted {
+                self.owed.store(true, Ordering::Relaxed);
+            }
+            return true;
+        }
+        counted && !self.owed.swap(false, Ordering::Relaxed)
     }
 
     /// Whether a batch gets a `process` span: chosen by its own count.
@@ -408,6 +437,27 @@ pub(crate) fn inject(headers: rdkafka::message::OwnedHeaders) -> rdkafka::messag
 #[cfg(test)]
 mod tests {
     use super::{Sampler, Sampling};
+
+    #[test]
+    fn a_choice_from_upstream_stands_in_for_the_counts_next() {
+        let sampler = Sampler::new(Sampling::one_in(3));
+        let upstream = [false, true, false, false, false, false, false, true, true];
+        let picks: Vec<bool> = upstream.iter().map(|&u| sampler.choose(|| u)).collect();
+        // The count chooses 0, 3 and 6; 1 stands in for 3; 7 is owed a
+        // skip that 8 does not cancel, as one skip at most is owed.
+        assert_eq!(
+            picks,
+            [true, true, false, false, false, false, true, true, true]
+        );
+        let all = Sampler::new(Sampling::ALL);
+        assert!((0..4).all(|i| all.choose(|| i % 2 == 0)));
+        let none = Sampler::new(Sampling::NONE);
+        let picks: Vec<bool> = [true, false, true]
+            .iter()
+            .map(|&u| none.choose(|| u))
+            .collect();
+        assert_eq!(picks, [true, false, true]);
+    }
 
     #[test]
     fn one_in_n_counts_from_the_first() {

@@ -380,3 +380,53 @@ async fn by_default_every_record_gets_its_spans() {
     assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
     assert!(process.iter().all(|p| p.links.len() == 1), "{process:?}");
 }
+
+/// A `send` span that a filter leaves out of the OpenTelemetry layer (kept
+/// by another layer: here a log layer) still writes the caller's trace
+/// context, so the record stays in the caller's trace.
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_span_filtered_out_writes_the_callers_trace() {
+    use tracing_subscriber::Layer as _;
+
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("filtered"))
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            m.target() != "kafka_codec"
+        }));
+    let log = tracing_subscriber::fmt::layer().with_writer(std::io::sink);
+    // This thread's alone: the runtime runs every poll of the send on it.
+    let _scoped =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(layer).with(log));
+    let broker = kafka::broker();
+    let topic = fresh("filtered-send");
+    create_topic(&broker, &topic, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    {
+        let request = tracing::info_span!("request");
+        let record = numbered(1);
+        let send = producer.send_to(&topic, &record);
+        tracing::Instrument::instrument(send, request)
+            .await
+            .unwrap();
+    }
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+    assert_eq!(names, ["request"], "the send span is filtered out");
+    let request = &spans[0].span_context;
+
+    let reader = kafka::raw_reader(&broker.servers, &topic);
+    let m = within(&broker, reader.recv()).await.unwrap();
+    let parent = kafka::header_pairs(&m)
+        .into_iter()
+        .find(|(k, _)| k == "traceparent")
+        .map(|(_, v)| String::from_utf8(v).unwrap());
+    assert_eq!(
+        parent.as_deref(),
+        Some(format!("00-{}-{}-01", request.trace_id(), request.span_id()).as_str())
+    );
+}

@@ -260,13 +260,12 @@ impl Producer {
             (tracing::Span::none(), Propagate::Keep)
         };
         // The trace context to write, found once for every attempt: the
-        // send span's, or the caller's when a filter disabled the send span
-        // the sampler chose; none when the sampler chose no span.
+        // send span's, or the caller's when the send span the sampler chose
+        // is not an OpenTelemetry span (a filter left it out of every layer,
+        // or of the OpenTelemetry layer alone); none when the sampler chose
+        // no span.
         let trace = match propagate {
-            Propagate::Trace if span.is_disabled() => {
-                telemetry::trace_of(&tracing::Span::current())
-            }
-            Propagate::Trace => telemetry::trace_of(&span),
+            Propagate::Trace => telemetry::trace_of(&span).or_else(telemetry::current_trace),
             Propagate::Keep => None,
         };
         // The span is entered only while the record is encoded (and a

@@ -391,3 +391,68 @@ async fn poison_pills_at_scale_are_dead_lettered_and_nothing_is_lost() {
         dup_letters
     );
 }
+
+/// A send that finds librdkafka's queue full waits for room: it is queued
+/// once an earlier record is acknowledged. With no room before
+/// `queue_timeout`, it fails with the queue's error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_makes_a_send_wait_for_room_then_time_out() {
+    use kafka_codec::ErrorKind;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+    let cluster = Embedded::start(1).unwrap();
+    let topic = kafka::fresh("queue-full");
+    cluster.create_topic(&topic, 1).unwrap();
+    let records: Vec<Numbered> = (0..5)
+        .map(|seq| Numbered {
+            seq,
+            body: "queued".into(),
+        })
+        .collect();
+
+    // Five at once through a queue of one: four wait for room.
+    let producer = Producer::builder(cluster.bootstrap_servers())
+        .set("queue.buffering.max.messages", "1")
+        .build()
+        .unwrap();
+    let sends = records.iter().map(|r| producer.send_to(&topic, r));
+    let sent = timeout(LIMIT, futures::future::join_all(sends))
+        .await
+        .expect("every send done");
+    let mut offsets: Vec<i64> = sent.into_iter().map(|d| d.unwrap().offset).collect();
+    offsets.sort_unstable();
+    assert_eq!(offsets, [0, 1, 2, 3, 4]);
+
+    // The broker down: the first record stays in the queue, unacknowledged,
+    // and the second finds no room before its 300 ms.
+    let short = Producer::builder(cluster.bootstrap_servers())
+        .set("queue.buffering.max.messages", "1")
+        .queue_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    short.send_to(&topic, &records[0]).await.unwrap();
+    cluster.cluster().broker_down(1).unwrap();
+    let waiting = short.send_to(&topic, &records[1]);
+    let refused = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = std::time::Instant::now();
+        let refused = short.send_to(&topic, &records[2]).await;
+        let waited = started.elapsed();
+        cluster.cluster().broker_up(1).unwrap();
+        (refused, waited)
+    };
+    let (delivered, (refused, waited)) = timeout(LIMIT, futures::future::join(waiting, refused))
+        .await
+        .expect("both sends done");
+    assert!(
+        matches!(
+            refused.as_ref().map_err(kafka_codec::Error::kind),
+            Err(ErrorKind::Kafka(KafkaError::MessageProduction(
+                RDKafkaErrorCode::QueueFull
+            )))
+        ),
+        "{refused:?}"
+    );
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert_eq!(delivered.unwrap().offset, 6, "sent once the broker is back");
+}

@@ -183,9 +183,9 @@ impl ConsumerBuilder {
     /// Which records the consumer runs in a `process` span (default: all):
     /// one in `N`, and with feature `otel` every record whose
     /// `traceparent` says sampled (in place of the count's next choice);
-    /// the others run in no span at all, so
-    /// tracing them costs nothing. A [batch](super::Batch) is one decision.
-    /// Metrics count every record. See [`Sampling`].
+    /// the others run in no span at all, so tracing them costs nothing. A
+    /// [batch](super::Batch) is one decision. Metrics count every record.
+    /// See [`Sampling`].
     ///
     /// ```no_run
     /// # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]

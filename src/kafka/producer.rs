@@ -120,8 +120,8 @@ impl ProducerBuilder {
     /// Which sends run in a `send` span (default: all): one in `N`, and
     /// with feature `otel` every send whose current span is a sampled
     /// OpenTelemetry span (in place of the count's next choice); the others
-    /// run in no span at all and write no
-    /// `traceparent`. Metrics count every send. See [`Sampling`].
+    /// run in no span at all and write no `traceparent`. Metrics count every
+    /// send. See [`Sampling`].
     #[must_use]
     pub fn span_sampling(mut self, sampling: Sampling) -> Self {
         self.sampling = sampling;

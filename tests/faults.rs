@@ -233,27 +233,28 @@ async fn poison_pills_at_scale_are_dead_lettered_and_nothing_is_lost() {
     let plan = Arc::new(plan);
     // Where each bad message landed.
     let bad_at: Arc<Mutex<HashSet<(i32, i64)>>> = Arc::default();
-    futures::stream::iter(0..n)
-        .for_each_concurrent(500, |i| {
-            let (producer, topic, plan) = (producer.clone(), topic.clone(), plan.clone());
-            let bad_at = bad_at.clone();
-            async move {
-                match &plan[i] {
-                    Ok(e) => {
-                        producer.send_to(&topic, e).await.unwrap();
-                    }
-                    Err(bad) => {
-                        let key = format!("bad-{i}");
-                        let d = producer
-                            .send_raw(&topic, Some(key.as_bytes()), Some(bad), OwnedHeaders::new())
-                            .await
-                            .unwrap();
-                        bad_at.lock().unwrap().insert((d.partition, d.offset));
-                    }
+    let sends = futures::stream::iter(0..n).for_each_concurrent(500, |i| {
+        let (producer, topic, plan) = (producer.clone(), topic.clone(), plan.clone());
+        let bad_at = bad_at.clone();
+        async move {
+            match &plan[i] {
+                Ok(e) => {
+                    producer.send_to(&topic, e).await.unwrap();
+                }
+                Err(bad) => {
+                    let key = format!("bad-{i}");
+                    let d = producer
+                        .send_raw(&topic, Some(key.as_bytes()), Some(bad), OwnedHeaders::new())
+                        .await
+                        .unwrap();
+                    bad_at.lock().unwrap().insert((d.partition, d.offset));
                 }
             }
-        })
-        .await;
+        }
+    });
+    timeout(LIMIT, sends)
+        .await
+        .expect("every record sent in time");
     let bad_at = bad_at.lock().unwrap().clone();
     let good: HashSet<uuid::Uuid> = plan
         .iter()

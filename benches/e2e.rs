@@ -75,7 +75,10 @@
 //! clocks), with a bootstrap interval of the ratio that decides the goal;
 //! `E2E_PAIRS=recorded` or `head` runs one of the two (for profiling), and
 //! `E2E_ON=spans`, `metrics` or `none` switches on only the spans, only the
-//! metrics, or nothing (an A/A run, the measure's own spread).
+//! metrics, or nothing (an A/A run, the measure's own spread);
+//! `E2E_RUNS=N` repeats the measure N times and closes with each line's
+//! median over the runs, which decides (the same pair moves more between
+//! runs than one run's interval says).
 //! `E2E_EMBEDDED=0` skips the mock cluster when `KAFKA_BROKERS` is set.
 //! A markdown table of ratios closes the run. With
 //! the defaults a run takes about a minute per broker on two cores, most of
@@ -1782,10 +1785,23 @@ mod telemetry {
             );
         }
         let only = std::env::var("E2E_PAIRS").unwrap_or_default();
-        for mode in PAIRS
-            .into_iter()
-            .filter(|m| m.short().contains(only.trim()))
-        {
+        let runs = super::env_usize("E2E_RUNS", 1).max(1);
+        // The totals' ratio of each run, by line (mode, side, clock).
+        let mut by_line: Vec<(Line, Vec<f64>)> = Vec::new();
+        for (run, mode) in (0..runs).flat_map(|run| {
+            PAIRS
+                .into_iter()
+                .filter(|m| m.short().contains(only.trim()))
+                .map(move |m| (run, m))
+        }) {
+            if runs > 1 {
+                println!(
+                    "\n  run {} of {runs}, {}; load average {}",
+                    run + 1,
+                    mode.label(),
+                    super::load_average()
+                );
+            }
             let provider = SdkTracerProvider::builder()
                 .with_batch_exporter(opentelemetry_sdk::testing::trace::NoopSpanExporter::new())
                 .build();
@@ -1899,10 +1915,63 @@ mod telemetry {
                 );
                 println!("  {line}");
                 let _ = writeln!(table, "{line}");
+                let key = (mode.label(), *side, *of);
+                match by_line.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, ratios)) => ratios.push(ratio),
+                    None => by_line.push((key, vec![ratio])),
+                }
             }
+        }
+        if runs > 1 {
+            table.push_str(&across_runs(name, runs, &by_line));
         }
         println!("{table}");
         tables.push_str(&table);
+    }
+
+    /// A line of the interleaved measure: mode, side, and whose CPU.
+    type Line = (&'static str, &'static str, &'static str);
+
+    /// The verdict over `runs` interleaved runs: one run's interval is
+    /// narrower than the spread between runs (the same pair has moved by 6
+    /// points from one run to the next), so the median of the runs' ratios
+    /// decides, and the range shows the spread.
+    fn across_runs(name: &str, runs: usize, by_line: &[(Line, Vec<f64>)]) -> String {
+        use std::fmt::Write as _;
+
+        let mut out = format!(
+            "\nAcross {runs} runs, {name}: the ratio of the totals of each run, their \
+             median and range.\n\n| broker | side | mode | CPU of | runs | median | \
+             min–max | each run | goal ≤ 1.05 (by the median) |\n\
+             |---|---|---|---|---:|---:|---|---|---|\n"
+        );
+        for ((mode, side, of), ratios) in by_line {
+            let (lo, hi) = ratios
+                .iter()
+                .fold((f64::INFINITY, 0.0_f64), |(lo, hi), &r| {
+                    (lo.min(r), hi.max(r))
+                });
+            let mid = median(ratios);
+            let each = ratios
+                .iter()
+                .map(|r| format!("{r:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let goal = if !mid.is_finite() {
+                "too few chunks"
+            } else if mid <= CPU_GOAL {
+                "met"
+            } else {
+                "MISSED"
+            };
+            let _ = writeln!(
+                out,
+                "| {name} | {side} | {mode} | {of} | {} | **{mid:.3}** | {lo:.3}–{hi:.3} | \
+                 {each} | {goal} |",
+                ratios.len()
+            );
+        }
+        out
     }
 
     /// The CPU part of a [`log_run`] line, and its end.

@@ -76,6 +76,8 @@
 //! `E2E_PAIRS=recorded` or `head` runs one of the two (for profiling), and
 //! `E2E_ON=spans`, `metrics` or `none` switches on only the spans, only the
 //! metrics, or nothing (an A/A run, the measure's own spread);
+//! `E2E_HEAD_RATIO` sets the head-sampled mode's ratio (0.01 by default)
+//! and `E2E_LAYER=lean` gives it the README's lean OpenTelemetry layer;
 //! `E2E_RUNS=N` repeats the measure N times and closes with each line's
 //! median over the runs, which decides (the same pair moves more between
 //! runs than one run's interval says).
@@ -1240,7 +1242,7 @@ mod telemetry {
             match self {
                 Mode::Off => "telemetry off",
                 Mode::Recorded => "spans + metrics recorded",
-                Mode::OtelHeadSampled => "OpenTelemetry, 1 % head-sampled by the crate",
+                Mode::OtelHeadSampled => head_label(),
                 Mode::OtelSampled => "OpenTelemetry, 1 % sampled",
                 Mode::OtelAll => "OpenTelemetry, every span",
             }
@@ -1248,12 +1250,8 @@ mod telemetry {
 
         fn layer(self) -> BoxedLayer {
             use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-            let otel = |provider: SdkTracerProvider| {
-                tracing_opentelemetry::layer()
-                    .with_tracer(provider.tracer("e2e"))
-                    .with_filter(LevelFilter::INFO)
-                    .boxed()
-            };
+            let lean = self == Mode::OtelHeadSampled && lean_layer();
+            let otel = |provider: SdkTracerProvider| otel_layer(provider.tracer("e2e"), lean);
             match self {
                 Mode::Off => LevelFilter::OFF.boxed(),
                 Mode::Recorded => LevelFilter::INFO.boxed(),
@@ -1298,15 +1296,55 @@ mod telemetry {
         /// Which records the crate spans.
         fn sampling(self) -> Sampling {
             match self {
-                Mode::OtelHeadSampled => Sampling::ratio(
-                    std::env::var("E2E_HEAD_RATIO")
-                        .ok()
-                        .and_then(|r| r.trim().parse().ok())
-                        .unwrap_or(0.01),
-                ),
+                Mode::OtelHeadSampled => Sampling::ratio(head_ratio()),
                 _ => Sampling::ALL,
             }
         }
+    }
+
+    /// The head-sampled mode's ratio: `E2E_HEAD_RATIO`, 1 % by default.
+    fn head_ratio() -> f64 {
+        std::env::var("E2E_HEAD_RATIO")
+            .ok()
+            .and_then(|r| r.trim().parse().ok())
+            .unwrap_or(0.01)
+    }
+
+    /// Whether the interleaved measure's OpenTelemetry layer is the lean
+    /// one the README recommends at high rates (`E2E_LAYER=lean`) rather
+    /// than `tracing_opentelemetry::layer()`'s defaults.
+    fn lean_layer() -> bool {
+        std::env::var("E2E_LAYER").is_ok_and(|l| l.trim() == "lean")
+    }
+
+    /// An OpenTelemetry layer on `tracer`: `tracing_opentelemetry::layer()`'s
+    /// defaults, or the README's recipe for high rates (`lean`): no
+    /// per-span location, thread or busy/idle attributes, and no
+    /// OpenTelemetry context attached at each enter.
+    fn otel_layer(tracer: opentelemetry_sdk::trace::SdkTracer, lean: bool) -> BoxedLayer {
+        let layer = tracing_opentelemetry::layer().with_tracer(tracer);
+        let layer = if lean {
+            layer
+                .with_location(false)
+                .with_threads(false)
+                .with_tracked_inactivity(false)
+                .with_context_activation(false)
+        } else {
+            layer
+        };
+        layer.with_filter(LevelFilter::INFO).boxed()
+    }
+
+    /// The head-sampled mode's name, with its ratio and layer.
+    fn head_label() -> &'static str {
+        static LABEL: OnceLock<String> = OnceLock::new();
+        LABEL.get_or_init(|| {
+            format!(
+                "OpenTelemetry, {} % head-sampled by the crate{}",
+                head_ratio() * 100.0,
+                if lean_layer() { ", lean layer" } else { "" }
+            )
+        })
     }
 
     struct Installed {
@@ -1618,10 +1656,7 @@ mod telemetry {
         let (spans, metrics) = switched();
         let layer = match (on && spans, mode) {
             (false, _) => LevelFilter::OFF.boxed(),
-            (true, Mode::OtelHeadSampled) => tracing_opentelemetry::layer()
-                .with_tracer(tracer.clone())
-                .with_filter(LevelFilter::INFO)
-                .boxed(),
+            (true, Mode::OtelHeadSampled) => otel_layer(tracer.clone(), lean_layer()),
             (true, _) => LevelFilter::INFO.boxed(),
         };
         installed.layer.reload(layer).expect("reload the layer");
@@ -1776,14 +1811,6 @@ mod telemetry {
                 "the client's alone"
             }
         );
-        if let Ok(ratio) = std::env::var("E2E_HEAD_RATIO") {
-            table.insert_str(
-                0,
-                &format!(
-                    "\n(E2E_HEAD_RATIO={ratio}: the head-sampled mode spans that ratio, not 1 %)"
-                ),
-            );
-        }
         let only = std::env::var("E2E_PAIRS").unwrap_or_default();
         let runs = super::env_usize("E2E_RUNS", 1).max(1);
         // The totals' ratio of each run, by line (mode, side, clock).

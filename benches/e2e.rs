@@ -1942,7 +1942,7 @@ mod telemetry {
                 );
                 println!("  {line}");
                 let _ = writeln!(table, "{line}");
-                let key = (mode.label(), *side, *of);
+                let key = (format!("{}{on}", mode.label()), *side, *of);
                 match by_line.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, ratios)) => ratios.push(ratio),
                     None => by_line.push((key, vec![ratio])),
@@ -1957,7 +1957,7 @@ mod telemetry {
     }
 
     /// A line of the interleaved measure: mode, side, and whose CPU.
-    type Line = (&'static str, &'static str, &'static str);
+    type Line = (String, &'static str, &'static str);
 
     /// The verdict over `runs` interleaved runs: one run's interval is
     /// narrower than the spread between runs (the same pair has moved by 6

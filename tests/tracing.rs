@@ -430,3 +430,102 @@ async fn a_send_span_filtered_out_writes_the_callers_trace() {
         Some(format!("00-{}-{}-01", request.trace_id(), request.span_id()).as_str())
     );
 }
+
+/// The README's lean layer for high rates (no location, thread or
+/// busy/idle attributes, no OpenTelemetry context activation) keeps traces
+/// whole: a send is the child of the caller's span, the consumer's span the
+/// child of the send (on request), and a send from the handler the child of
+/// the `process` span, its record carrying that send's `traceparent`. The
+/// handler's producer spans no send by count (`Sampling::NONE`), so its send
+/// is spanned only because the `process` span is sampled: without context
+/// activation the crate must find that through the `tracing` span, as
+/// `opentelemetry::Context::current()` is empty.
+#[tokio::test(flavor = "current_thread")]
+async fn the_lean_layer_keeps_traces_whole() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("lean"))
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false);
+    // This thread's alone: the runtime runs every task on it.
+    let _scoped = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    let broker = kafka::broker();
+    let (first, second, group) = (fresh("lean-in"), fresh("lean-out"), fresh("g"));
+    create_topic(&broker, &first, 1).await;
+    create_topic(&broker, &second, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    {
+        let request = tracing::info_span!("request");
+        let record = numbered(1);
+        let send = producer.send_to(&first, &record);
+        tracing::Instrument::instrument(send, request)
+            .await
+            .unwrap();
+    }
+    let downstream = Producer::builder(&broker.servers)
+        .span_sampling(Sampling::NONE)
+        .build()
+        .unwrap();
+    let consumer = consumer(&broker, &group)
+        .topics(&[&first])
+        .trace_context(TraceContext::Child)
+        .build::<Numbered>()
+        .unwrap();
+    let done = CancellationToken::new();
+    let stop = done.clone();
+    within(
+        &broker,
+        consumer.run(done.cancelled_owned(), |r| {
+            let (producer, second, stop) = (downstream.clone(), second.clone(), stop.clone());
+            async move {
+                producer.send_to(&second, r.value()).await?;
+                stop.cancel();
+                Ok(())
+            }
+        }),
+    )
+    .await
+    .unwrap();
+
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let named = |name: &str| -> &SpanData {
+        let found: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
+        assert_eq!(found.len(), 1, "one span {name}: {spans:?}");
+        found[0]
+    };
+    let request = named("request");
+    let send = named(&format!("send {first}"));
+    let process = named(&format!("process {first}"));
+    let resend = named(&format!("send {second}"));
+    let trace = request.span_context.trace_id();
+    for (child, parent) in [(send, request), (process, send), (resend, process)] {
+        assert_eq!(child.span_context.trace_id(), trace, "{child:?}");
+        assert_eq!(
+            child.parent_span_id,
+            parent.span_context.span_id(),
+            "{child:?}"
+        );
+    }
+    assert!(
+        attr(process, "code.file.path").is_none(),
+        "lean: {process:?}"
+    );
+
+    let reader = kafka::raw_reader(&broker.servers, &second);
+    let m = within(&broker, reader.recv()).await.unwrap();
+    let parent = kafka::header_pairs(&m)
+        .into_iter()
+        .find(|(k, _)| k == "traceparent")
+        .map(|(_, v)| String::from_utf8(v).unwrap());
+    let cx = &resend.span_context;
+    assert_eq!(
+        parent.as_deref(),
+        Some(format!("00-{}-{}-01", cx.trace_id(), cx.span_id()).as_str())
+    );
+}

@@ -26,15 +26,40 @@ use kafka::{consumer, create_topic, fresh, within, Numbered};
 fn spans() -> &'static (InMemorySpanExporter, SdkTracerProvider) {
     static SPANS: OnceLock<(InMemorySpanExporter, SdkTracerProvider)> = OnceLock::new();
     SPANS.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
+        let (exporter, provider) = in_memory();
         let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("tests"));
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
             .expect("the only subscriber");
         (exporter, provider)
     })
+}
+
+/// An in-memory exporter, and a provider that exports each span to it as
+/// it ends.
+fn in_memory() -> (InMemorySpanExporter, SdkTracerProvider) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    (exporter, provider)
+}
+
+/// Sends `record` to `topic` in a `request` span.
+async fn send_in_request(producer: &Producer, topic: &str, record: &Numbered) {
+    let request = tracing::info_span!("request");
+    tracing::Instrument::instrument(producer.send_to(topic, record), request)
+        .await
+        .unwrap();
+}
+
+/// The `traceparent` header of the first record of `topic`.
+async fn first_traceparent(broker: &kafka::Broker, topic: &str) -> Option<String> {
+    let reader = kafka::raw_reader(&broker.servers, topic);
+    let m = within(broker, reader.recv()).await.unwrap();
+    kafka::header_pairs(&m)
+        .into_iter()
+        .find(|(k, _)| k == "traceparent")
+        .map(|(_, v)| String::from_utf8(v).unwrap())
 }
 
 /// The finished spans named `name`.
@@ -71,11 +96,7 @@ async fn send_and_process(
         seq: 7,
         body: "traced".into(),
     };
-    {
-        let request = tracing::info_span!("request");
-        let sent = tracing::Instrument::instrument(producer.send_to(topic, &record), request);
-        sent.await.unwrap();
-    }
+    send_in_request(&producer, topic, &record).await;
     let consumer = consumer(broker, group)
         .topics(&[topic])
         .trace_context(trace)
@@ -306,16 +327,11 @@ async fn one_record_in_ten_gets_a_process_span() {
         sent.unwrap();
     }
     assert!(finished(&format!("send {topic}")).is_empty());
-    {
-        let reader = kafka::raw_reader(&broker.servers, &topic);
-        let m = within(&broker, reader.recv()).await.unwrap();
-        assert!(
-            kafka::header_pairs(&m)
-                .iter()
-                .all(|(k, _)| k != "traceparent"),
-            "a send not spanned writes no trace context"
-        );
-    }
+    assert_eq!(
+        first_traceparent(&broker, &topic).await,
+        None,
+        "a send not spanned writes no trace context"
+    );
 
     let process = process_all(&broker, &topic, &group, Sampling::ratio(0.1), 100).await;
     let offsets: Vec<i64> = process.iter().map(offset).collect();
@@ -334,16 +350,12 @@ async fn a_sampled_trace_keeps_its_spans_under_a_low_ratio() {
         .unwrap();
     for seq in 0..11 {
         let record = numbered(seq);
-        let send = producer.send_to(&topic, &record);
         if seq == 2 {
             // Inside a sampled span: spanned whatever the ratio, and its
             // trace context written.
-            let request = tracing::info_span!("request");
-            tracing::Instrument::instrument(send, request)
-                .await
-                .unwrap();
+            send_in_request(&producer, &topic, &record).await;
         } else {
-            send.await.unwrap();
+            producer.send_to(&topic, &record).await.unwrap();
         }
     }
     let send = finished(&format!("send {topic}"));
@@ -388,10 +400,7 @@ async fn by_default_every_record_gets_its_spans() {
 async fn a_send_span_filtered_out_writes_the_callers_trace() {
     use tracing_subscriber::Layer as _;
 
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (exporter, provider) = in_memory();
     let layer = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("filtered"))
         .with_filter(tracing_subscriber::filter::filter_fn(|m| {
@@ -405,26 +414,14 @@ async fn a_send_span_filtered_out_writes_the_callers_trace() {
     let topic = fresh("filtered-send");
     create_topic(&broker, &topic, 1).await;
     let producer = Producer::builder(&broker.servers).build().unwrap();
-    {
-        let request = tracing::info_span!("request");
-        let record = numbered(1);
-        let send = producer.send_to(&topic, &record);
-        tracing::Instrument::instrument(send, request)
-            .await
-            .unwrap();
-    }
+    send_in_request(&producer, &topic, &numbered(1)).await;
     provider.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
     let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
     assert_eq!(names, ["request"], "the send span is filtered out");
     let request = &spans[0].span_context;
 
-    let reader = kafka::raw_reader(&broker.servers, &topic);
-    let m = within(&broker, reader.recv()).await.unwrap();
-    let parent = kafka::header_pairs(&m)
-        .into_iter()
-        .find(|(k, _)| k == "traceparent")
-        .map(|(_, v)| String::from_utf8(v).unwrap());
+    let parent = first_traceparent(&broker, &topic).await;
     assert_eq!(
         parent.as_deref(),
         Some(format!("00-{}-{}-01", request.trace_id(), request.span_id()).as_str())
@@ -442,10 +439,7 @@ async fn a_send_span_filtered_out_writes_the_callers_trace() {
 /// `opentelemetry::Context::current()` is empty.
 #[tokio::test(flavor = "current_thread")]
 async fn the_lean_layer_keeps_traces_whole() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (exporter, provider) = in_memory();
     let layer = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("lean"))
         .with_location(false)
@@ -459,14 +453,7 @@ async fn the_lean_layer_keeps_traces_whole() {
     create_topic(&broker, &first, 1).await;
     create_topic(&broker, &second, 1).await;
     let producer = Producer::builder(&broker.servers).build().unwrap();
-    {
-        let request = tracing::info_span!("request");
-        let record = numbered(1);
-        let send = producer.send_to(&first, &record);
-        tracing::Instrument::instrument(send, request)
-            .await
-            .unwrap();
-    }
+    send_in_request(&producer, &first, &numbered(1)).await;
     let downstream = Producer::builder(&broker.servers)
         .span_sampling(Sampling::NONE)
         .build()
@@ -517,12 +504,7 @@ async fn the_lean_layer_keeps_traces_whole() {
         "lean: {process:?}"
     );
 
-    let reader = kafka::raw_reader(&broker.servers, &second);
-    let m = within(&broker, reader.recv()).await.unwrap();
-    let parent = kafka::header_pairs(&m)
-        .into_iter()
-        .find(|(k, _)| k == "traceparent")
-        .map(|(_, v)| String::from_utf8(v).unwrap());
+    let parent = first_traceparent(&broker, &second).await;
     let cx = &resend.span_context;
     assert_eq!(
         parent.as_deref(),

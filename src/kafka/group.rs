@@ -64,7 +64,10 @@ impl Group {
     /// handled before stopping. A member that fails leaves the group at once,
     /// so the others take its partitions; the report keeps what it handled
     /// and its error. Members stopped by `shutdown` leave together, after
-    /// all of them committed.
+    /// all of them committed. A member leaves on a thread of its own (a
+    /// consumer's close blocks); the run returns once all have left, or
+    /// after 30 s with a warning, a close that hangs left to go on on its
+    /// thread.
     pub async fn run<T, F, Fut>(
         self,
         shutdown: CancellationToken,

@@ -1490,6 +1490,11 @@ mod telemetry {
         v.iter().copied().fold(f64::INFINITY, f64::min)
     }
 
+    /// The smallest and the largest of `v`.
+    fn range(v: &[f64]) -> (f64, f64) {
+        (best_cpu(v), best_rate(v))
+    }
+
     fn median(v: &[f64]) -> f64 {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
@@ -1908,9 +1913,7 @@ mod telemetry {
 
             for (side, of, chunks) in &sides {
                 let (ratio, pairs) = chunks.ratios();
-                let (lo, hi) = pairs.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), &r| {
-                    (lo.min(r), hi.max(r))
-                });
+                let (lo, hi) = range(&pairs);
                 let pair = median(&pairs);
                 let interval = chunks.interval();
                 let goal = match interval {
@@ -1973,11 +1976,7 @@ mod telemetry {
              |---|---|---|---|---:|---:|---|---|---|\n"
         );
         for ((mode, side, of), ratios) in by_line {
-            let (lo, hi) = ratios
-                .iter()
-                .fold((f64::INFINITY, 0.0_f64), |(lo, hi), &r| {
-                    (lo.min(r), hi.max(r))
-                });
+            let (lo, hi) = range(ratios);
             let mid = median(ratios);
             let each = ratios
                 .iter()

@@ -535,8 +535,9 @@ async fn drain_partitioned(config: ClientConfig, topics: &[String], total: usize
     let consumer = ConsumerBuilder::from_config(config)
         .topics(topics)
         .build_partitioned::<AnyEntity>()
-        .expect("partitioned consumer");
-    let stop = tokio_util::sync::CancellationToken::new();
+        .expect("partitioned consumer")
+        .max_in_flight(64);
+    let stop = kafka_codec::kafka::Shutdown::new();
     let seen = Arc::new(AtomicUsize::new(0));
     let started: Arc<Mutex<Option<Instant>>> = Arc::default();
     let handler = {
@@ -548,15 +549,15 @@ async fn drain_partitioned(config: ClientConfig, topics: &[String], total: usize
                 *started.lock().expect("not poisoned") = Some(Instant::now());
             }
             if n == total {
-                stop.cancel();
+                stop.trigger();
             }
-            async { Ok(()) }
+            async { Ok::<_, kafka_codec::BoxError>(()) }
         }
     };
-    let report = bounded("partitioned consumer", consumer.run(stop, 64, handler)).await;
+    let report = bounded("partitioned consumer", consumer.run(stop, handler)).await;
     let end = Instant::now();
     let report = report.into_result().expect("the partitioned run");
-    assert!(usize::try_from(report.total()).unwrap_or(usize::MAX) >= total);
+    assert!(usize::try_from(report.handled()).unwrap_or(usize::MAX) >= total);
     let start = started
         .lock()
         .expect("not poisoned")
@@ -961,15 +962,12 @@ async fn pipe(servers: &str, input: &str, total: usize, transactional: bool) -> 
     use kafka_codec::kafka::{CommitMode, Outbox, TransactionalProducer};
     use std::sync::atomic::{AtomicUsize, Ordering};
     let output = kafka::fresh("e2e-pipe-out");
-    let (seen, stop) = (
-        AtomicUsize::new(0),
-        tokio_util::sync::CancellationToken::new(),
-    );
+    let (seen, stop) = (AtomicUsize::new(0), kafka_codec::kafka::Shutdown::new());
     let started = std::sync::OnceLock::new();
     let tick = |n: usize| {
         started.get_or_init(Instant::now);
         if seen.fetch_add(n, Ordering::Relaxed) + n >= total {
-            stop.cancel();
+            stop.trigger();
         }
     };
     let consumer = ConsumerBuilder::from_config(consumer_config(servers)).topics(&[input]);
@@ -986,7 +984,7 @@ async fn pipe(servers: &str, input: &str, total: usize, transactional: bool) -> 
         let output = output.as_str();
         bounded(
             "exactly-once pipeline",
-            pipeline.run(stop.clone().cancelled_owned(), |record| {
+            pipeline.run(stop.clone(), |record| {
                 tick(1);
                 async move {
                     let mut out = Outbox::new();
@@ -1000,29 +998,25 @@ async fn pipe(servers: &str, input: &str, total: usize, transactional: bool) -> 
     } else {
         let producer = Producer::new(&producer_config(servers)).expect("producer");
         let consumer = consumer
-            .commit_mode(CommitMode::Manual)
+            .commit_mode(CommitMode::AtLeastOnce)
             .build::<AnyEntity>()
             .expect("consumer");
         let (producer, output) = (&producer, output.as_str());
         bounded(
             "at-least-once pipeline",
-            consumer.run_batches(
-                stop.clone().cancelled_owned(),
-                batch.0,
-                batch.1,
-                |records| {
-                    tick(records.len());
-                    async move {
-                        let sends = records.iter().map(|r| producer.send_to(output, r.value()));
-                        for sent in futures::future::join_all(sends).await {
-                            sent.map_err(|e| kafka_codec::kafka::BatchFailure::at(0, e))?;
-                        }
-                        Ok(())
+            consumer.run_batches(stop.clone(), batch.0, batch.1, |records| {
+                tick(records.len());
+                async move {
+                    let sends = records.iter().map(|r| producer.send_to(output, r.value()));
+                    for sent in futures::future::join_all(sends).await {
+                        sent.map_err(|e| kafka_codec::kafka::BatchFailure::at(0, e))?;
                     }
-                },
-            ),
+                    Ok::<_, kafka_codec::kafka::BatchFailure>(())
+                }
+            }),
         )
         .await
+        .into_result()
         .expect("at-least-once run");
     }
     started.get().map_or(Duration::ZERO, Instant::elapsed)
@@ -1078,13 +1072,13 @@ mod telemetry {
     use std::sync::{Arc, OnceLock};
     use std::time::Duration;
 
+    use kafka_codec::kafka::Shutdown;
     use kafka_codec::kafka::{ConsumerBuilder, Producer, Sampling};
     use metrics::{
         Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata,
         Recorder, SharedString, Unit,
     };
     use opentelemetry::trace::TracerProvider as _;
-    use tokio_util::sync::CancellationToken;
     use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::{reload, Layer, Registry};
@@ -1404,20 +1398,21 @@ mod telemetry {
             .span_sampling(mode.sampling())
             .build::<AnyEntity>()
             .expect("typed consumer");
-        let (seen, done) = (AtomicUsize::new(0), CancellationToken::new());
+        let (seen, done) = (AtomicUsize::new(0), Shutdown::new());
         let started = OnceLock::new();
         bounded(
             "telemetry consumer",
-            consumer.run(done.cancelled(), |r| {
+            consumer.run(done.clone(), |r| {
                 started.get_or_init(Stopwatch::start);
                 std::hint::black_box(r.value());
                 if seen.fetch_add(1, Ordering::Relaxed) + 1 == total {
-                    done.cancel();
+                    done.trigger();
                 }
-                async { Ok(()) }
+                async { Ok::<_, kafka_codec::BoxError>(()) }
             }),
         )
         .await
+        .into_result()
         .expect("consumer run");
         started.get().map_or(
             Timed {
@@ -1868,14 +1863,14 @@ mod telemetry {
                 .span_sampling(mode.sampling())
                 .build::<AnyEntity>()
                 .expect("typed consumer");
-            let done = CancellationToken::new();
+            let done = Shutdown::new();
             let (mut read, mut read_thread) = (Chunks::new(chunk), Chunks::new(chunk));
             // Records handled, and (at the last switch) that count and the
             // CPU of the process and of this thread.
             let (mut seen, mut last, mut mark, mut mark_thread) = (0, 0, None, None);
             bounded(
                 "interleaved consumer",
-                consumer.run(done.cancelled(), |r| {
+                consumer.run(done.clone(), |r| {
                     std::hint::black_box(r.value());
                     seen += 1;
                     // The first record starts chunk 0; every `chunk`
@@ -1898,12 +1893,13 @@ mod telemetry {
                             (seen, super::process_cpu(), Some(super::thread_cpu()));
                     }
                     if seen == total {
-                        done.cancel();
+                        done.trigger();
                     }
-                    async { Ok(()) }
+                    async { Ok::<_, kafka_codec::BoxError>(()) }
                 }),
             )
             .await
+            .into_result()
             .expect("interleaved consumer run");
             sides.push(("consumer", "process", read));
             sides.push(("consumer", "thread", read_thread));

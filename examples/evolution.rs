@@ -23,7 +23,7 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use kafka_codec::kafka::{embedded, ConsumerBuilder, PoisonPolicy, Producer, Record};
+use kafka_codec::kafka::{embedded, ConsumerBuilder, Producer, Record};
 use kafka_codec::{headers, KafkaMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -174,7 +174,7 @@ async fn main() -> Result<(), BoxError> {
     let consumer = ConsumerBuilder::new(&brokers, &format!("{topic}-orders"))
         .set("session.timeout.ms", "6000")
         .topics(&[&topic])
-        .policy(PoisonPolicy::DeadLetter(dlq.clone()))
+        .dead_letter_topic(dlq.clone())
         .build::<Order>()?;
     let mut got = Vec::new();
     while got.len() < 3 {
@@ -187,6 +187,7 @@ async fn main() -> Result<(), BoxError> {
                 .map_or_else(|| "?".into(), |v| v.to_string()),
             record.value()
         );
+        consumer.ack(&record)?; // at least once: committed once handled
         got.push(record.into_value());
     }
     let want = [

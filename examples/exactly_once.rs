@@ -18,12 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_codec::kafka::{
-    embedded, ConsumerBuilder, Outbox, PoisonPolicy, Producer, TransactionalProducer,
+    embedded, ConsumerBuilder, Outbox, Producer, Shutdown, TransactionalProducer,
 };
 use kafka_codec::KafkaMessage;
 use sample::{random_entity, Entity};
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 
 const ENTITIES: usize = 2_000;
 
@@ -71,15 +70,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut pipeline = ConsumerBuilder::new(&brokers, &format!("summaries-{run}"))
         .set("session.timeout.ms", "6000")
         .topics(&[&entities])
-        .policy(PoisonPolicy::DeadLetter(dead.clone()))
+        .dead_letter_topic(dead.clone())
         .build_exactly_once::<Box<dyn Entity>>(transactional)?
         .batch(500, Duration::from_millis(100));
-    let (seen, stop) = (Arc::new(AtomicUsize::new(0)), CancellationToken::new());
+    let (seen, stop) = (Arc::new(AtomicUsize::new(0)), Shutdown::new());
     let (count, done) = (seen.clone(), stop.clone());
     let summaries_topic = summaries.clone();
-    let report = pipeline.run(stop.cancelled_owned(), move |record| {
+    let report = pipeline.run(stop, move |record| {
         if count.fetch_add(1, Ordering::Relaxed) + 1 == ENTITIES {
-            done.cancel(); // the batch in hand still commits
+            done.trigger(); // the batch in hand still commits
         }
         let topic = summaries_topic.clone();
         async move {

@@ -21,9 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_codec::kafka::{
-    embedded, shutdown_on_ctrl_c, CommitMode, ConsumerBuilder, Group, PoisonPolicy, Producer,
-};
+use kafka_codec::kafka::{embedded, ConsumerBuilder, Group, Producer, Record, Recover, Shutdown};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use rand::SeedableRng as _;
 use rdkafka::message::OwnedHeaders;
@@ -95,18 +93,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // producer, so the lag shows. Statistics (the lag) every second, and
     // commits every second (the lag is measured from the committed offset).
     let handled = Arc::new(AtomicUsize::new(0));
-    let shutdown = shutdown_on_ctrl_c();
+    let shutdown = Shutdown::on_signals()?;
     let consumers = ConsumerBuilder::new(&brokers, &format!("{topic}-group"))
         .set("session.timeout.ms", "6000")
         .set("statistics.interval.ms", "1000")
         .set("auto.commit.interval.ms", "1000")
         .topics(&[&topic])
-        .commit_mode(CommitMode::Manual)
-        .policy(PoisonPolicy::Skip);
+        .on_poison(Recover::Skip);
     let (count, stop) = (handled.clone(), shutdown.clone());
-    let run = Group::new(consumers, MEMBERS).run::<Box<dyn Entity>, _, _>(
+    let run = Group::new(consumers, MEMBERS).run(
         shutdown.clone(),
-        move |_member, _record| {
+        move |_record: Record<Box<dyn Entity>>| {
             let (count, stop) = (count.clone(), stop.clone());
             async move {
                 tokio::time::sleep(HANDLE_TIME).await;
@@ -119,10 +116,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     // reads 0 before the group stops.
                     tokio::spawn(async move {
                         tokio::time::sleep(Duration::from_secs(3)).await;
-                        stop.cancel();
+                        stop.trigger();
                     });
                 }
-                Ok(())
+                Ok::<_, kafka_codec::Error>(())
             }
         },
     );
@@ -133,15 +130,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     })
     .await?;
     produced?;
-    let report = report?;
+    let report = report.into_result()?;
     println!(
-        "handled {} of {RECORDS} records; per member {:?}",
-        report.total(),
-        report.handled
+        "handled {} of {RECORDS} records; per partition {:?}",
+        report.handled(),
+        report.partitions
     );
-    if !report.errors.is_empty() {
-        return Err(format!("the group failed: {:?}", report.errors).into());
-    }
     // What a scrape shows at the end (histogram buckets left out).
     let url = format!("http://127.0.0.1:{port}/metrics");
     let body =

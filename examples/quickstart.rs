@@ -26,11 +26,10 @@ use kafka_codec_sample as sample;
 
 use std::time::Duration;
 
-use kafka_codec::kafka::{embedded, CommitMode, ConsumerBuilder, Group, Producer};
+use kafka_codec::kafka::{embedded, ConsumerBuilder, Group, Producer, Record, Shutdown};
 use kafka_codec::KafkaMessage as _;
 use progress::Progress;
 use sample::{random_entity, Customer, Employee, Entity, Order, Person};
-use tokio_util::sync::CancellationToken;
 
 const MEMBERS: usize = 3;
 
@@ -71,16 +70,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     producing.finish();
 
     let consuming = Progress::start("handled", Some(messages), MEMBERS);
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let consumers = ConsumerBuilder::new(&brokers, &format!("{topic}-group"))
         .set("session.timeout.ms", "6000")
-        .topics(&[&topic])
-        .commit_mode(CommitMode::Manual);
+        .topics(&[&topic]);
     let (progress, stop) = (consuming.clone(), shutdown.clone());
-    let report = Group::new(consumers, MEMBERS).run::<Box<dyn Entity>, _, _>(
+    let report = Group::new(consumers, MEMBERS).run(
         shutdown.clone(),
-        move |member, record| {
+        move |record: Record<Box<dyn Entity>>| {
             let (progress, stop) = (progress.clone(), stop.clone());
+            let member = Group::member().unwrap_or_default();
             async move {
                 let entity = record.value();
                 let kind = if let Some(e) = entity.downcast_ref::<Employee>() {
@@ -104,19 +103,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 let done = progress.handled(member, &record);
                 progress.set_lag(messages.saturating_sub(done));
                 if done == messages {
-                    stop.cancel();
+                    stop.trigger();
                 }
-                Ok(())
+                Ok::<_, kafka_codec::Error>(())
             }
         },
     );
-    let report = tokio::time::timeout(Duration::from_secs(120), report).await??;
+    let report = tokio::time::timeout(Duration::from_secs(120), report).await?;
     consuming.finish();
-    println!("handled {} of {messages} messages", report.total());
+    println!("handled {} of {messages} messages", report.handled());
     producing.producer_table();
     consuming.group_table(&report);
-    if report.total() != messages || !report.errors.is_empty() {
-        return Err(format!("incomplete run: {:?}", report.errors).into());
+    let report = report.into_result()?;
+    if report.handled() != messages {
+        return Err(format!("incomplete run: {} of {messages}", report.handled()).into());
     }
     Ok(())
 }

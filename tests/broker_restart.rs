@@ -17,10 +17,10 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use groups::{check_commits, distinct, drive, max_times, seen_by, Seen};
 use kafka::Numbered;
+use kafka_codec::kafka::Shutdown;
 use kafka_codec::kafka::{CommitMode, Group, Producer};
 use kafka_codec::KafkaMessage;
 use rdkafka::message::Message as _;
-use tokio_util::sync::CancellationToken;
 
 /// Restarts the broker with `KAFKA_RESTART_CMD`.
 async fn restart_broker() {
@@ -163,9 +163,9 @@ async fn partitioned_and_group_consumers_ride_out_a_broker_restart() {
         kafka::produce_numbered(&broker.servers, &topic, N).await;
         let builder = kafka::consumer(&broker, &group)
             .topics(&[&topic])
-            .commit_mode(CommitMode::Manual);
+            .commit_mode(CommitMode::AtLeastOnce);
         let seen = Seen::default();
-        let done = CancellationToken::new();
+        let done = Shutdown::new();
         let handler = seen_by(&seen);
         let slow = move |r: kafka_codec::kafka::Record<Numbered>| {
             let h = handler.clone();
@@ -176,29 +176,31 @@ async fn partitioned_and_group_consumers_ride_out_a_broker_restart() {
         };
         let fault = Some((300, restart_broker()));
         let error = if shape == "partitioned" {
-            let partitioned = builder.build_partitioned::<Numbered>().unwrap();
+            let partitioned = builder
+                .build_partitioned::<Numbered>()
+                .unwrap()
+                .max_in_flight(4);
             let (report, ()) = tokio::time::timeout(
                 Duration::from_secs(240),
                 futures::future::join(
-                    partitioned.run(done.clone(), 4, slow),
+                    partitioned.run(done.clone(), slow),
                     drive(&seen, N as usize, fault, &done),
                 ),
             )
             .await
             .expect("timed out: records lost?");
-            report.error.map(|e| e.to_string())
+            report.error().map(ToString::to_string)
         } else {
             let (report, ()) = tokio::time::timeout(
                 Duration::from_secs(240),
                 futures::future::join(
-                    Group::new(builder, 2).run::<Numbered, _, _>(done.clone(), move |_, r| slow(r)),
+                    Group::new(builder, 2).run(done.clone(), slow),
                     drive(&seen, N as usize, fault, &done),
                 ),
             )
             .await
             .expect("timed out: records lost?");
-            let report = report.unwrap();
-            report.errors.first().map(|(_, e)| e.to_string())
+            report.error().map(ToString::to_string)
         };
         assert_eq!(error, None, "{shape}");
         assert_eq!(distinct(&seen), N as usize, "{shape}: none lost");

@@ -20,7 +20,7 @@ async fn setup(
     kafka::produce_numbered(&broker.servers, &topic, n).await;
     let builder = kafka::consumer(broker, &group)
         .topics(&[&topic])
-        .commit_mode(CommitMode::Manual);
+        .commit_mode(CommitMode::AtLeastOnce);
     (tweak(builder).build().unwrap(), topic, group)
 }
 
@@ -141,7 +141,7 @@ async fn a_poison_pill_returned_as_an_error_can_be_acked_past() {
     }
     let consumer = kafka::consumer(&broker, &group)
         .topics(&[&topic])
-        .commit_mode(CommitMode::Manual)
+        .commit_mode(CommitMode::AtLeastOnce)
         .build::<Numbered>()
         .unwrap();
     for offset in 0..5 {

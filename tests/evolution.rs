@@ -10,7 +10,7 @@ mod kafka;
 use std::cell::Cell;
 
 use kafka_codec::codec::{Hints, VersionHint};
-use kafka_codec::kafka::{PoisonPolicy, Producer};
+use kafka_codec::kafka::Producer;
 use kafka_codec::{headers, ErrorKind, Json, KafkaCodec, KafkaMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -630,7 +630,7 @@ async fn a_consumer_reads_every_old_version_and_dead_letters_a_newer_one() {
 
     let consumer = kafka::consumer(&broker, &kafka::fresh("g"))
         .topics(&[&topic])
-        .policy(PoisonPolicy::DeadLetter(dlq.clone()))
+        .dead_letter_topic(dlq.clone())
         .build::<User>()
         .unwrap();
     let mut got = Vec::new();

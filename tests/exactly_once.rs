@@ -11,16 +11,16 @@ use std::time::Duration;
 
 use kafka::{Broker, Numbered};
 use kafka_codec::kafka::embedded::Embedded;
+use kafka_codec::kafka::Shutdown;
 use kafka_codec::kafka::{
-    Backoff, DeadLetterLimit, ExactlyOnceReport, FailurePolicy, Outbox, Permanent, PoisonPolicy,
-    Producer, Recover, TransactionAction, TransactionalProducer,
+    Backoff, DeadLetterLimit, ExactlyOnceReport, FailurePolicy, Outbox, Permanent, Producer,
+    Recover, TransactionAction, TransactionalProducer,
 };
 use kafka_codec::KafkaMessage;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 
 /// What the pipeline writes for each input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KafkaMessage)]
@@ -161,13 +161,13 @@ async fn a_pipeline_with_failures_and_aborts_writes_each_input_once() {
 
     let tried: Arc<Mutex<HashSet<u32>>> = Arc::default();
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let stop = CancellationToken::new();
+    let stop = Shutdown::new();
     let mut run = {
         let (stop, output) = (stop.clone(), output.clone());
         let (tried, calls) = (tried.clone(), calls.clone());
         tokio::spawn(async move {
             let report = pipeline
-                .run(stop.cancelled_owned(), |record| {
+                .run(stop, |record| {
                     let seq = record.value().seq;
                     let first = tried.lock().unwrap().insert(seq);
                     calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -206,7 +206,7 @@ async fn a_pipeline_with_failures_and_aborts_writes_each_input_once() {
         read = read => read,
         stopped = &mut run => panic!("the pipeline stopped early: {:?}", stopped.map(|r| r.0)),
     };
-    stop.cancel();
+    stop.trigger();
     let (report, pipeline) = kafka::within(&broker, run).await.unwrap();
     let report: ExactlyOnceReport = report.expect("the pipeline ran");
 
@@ -319,12 +319,12 @@ fn doubling(
 ) -> kafka_codec::kafka::ExactlyOnce<Numbered> {
     kafka::consumer(broker, group)
         .topics(&[input])
-        .policy(PoisonPolicy::DeadLetter(dlq.to_owned()))
+        .dead_letter_topic(dlq.to_owned())
         .on_failure(
             FailurePolicy::new()
                 .max_attempts(3)
                 .backoff(Backoff::fixed(Duration::from_millis(1)))
-                .recover(Recover::DeadLetter(dlq.to_owned())),
+                .recover(Recover::DeadLetter),
         )
         .build_exactly_once::<Numbered>(producer)
         .unwrap()
@@ -351,15 +351,15 @@ async fn a_restarted_pipeline_goes_on_from_its_committed_offsets() {
     for last in [false, true] {
         let producer = transactional(&broker, &id).await;
         let mut pipeline = doubling(&broker, &group, &input, &dlq, producer);
-        let stop = CancellationToken::new();
+        let stop = Shutdown::new();
         let (stop2, tried, output) = (stop.clone(), tried.clone(), output.clone());
-        let run = pipeline.run(stop.clone().cancelled_owned(), move |record| {
+        let run = pipeline.run(stop.clone(), move |record| {
             let seq = record.value().seq;
             let mut tried = tried.lock().unwrap();
             let first = tried.insert(seq);
             // The first run stops half-way, wherever it is.
             if !last && tried.len() >= N as usize / 2 {
-                stop2.cancel();
+                stop2.trigger();
             }
             let output = output.clone();
             async move { double(seq, first, &output) }
@@ -376,7 +376,7 @@ async fn a_restarted_pipeline_goes_on_from_its_committed_offsets() {
                 .await
                 .unwrap();
                 if last && offsets.values().sum::<i64>() == i64::from(N) {
-                    stop.cancel();
+                    stop.trigger();
                     return;
                 }
             }
@@ -385,7 +385,7 @@ async fn a_restarted_pipeline_goes_on_from_its_committed_offsets() {
             tokio::join!(run, async {
                 tokio::select! {
                     () = watch => {}
-                    () = stop.cancelled() => {}
+                    () = stop.triggered() => {}
                 }
             })
         })
@@ -448,7 +448,7 @@ async fn pipelines_sharing_a_group_write_each_input_once_across_a_rebalance() {
     let (input, output, dlq) = topics(&broker, N).await;
     let group = kafka::fresh("eos-g");
     let tried: Arc<Mutex<HashSet<u32>>> = Arc::default();
-    let stop = CancellationToken::new();
+    let stop = Shutdown::new();
     let member = |name: &'static str| {
         let (broker, group, input, dlq, output) = (&broker, &group, &input, &dlq, &output);
         let (tried, stop) = (tried.clone(), stop.clone());
@@ -457,7 +457,7 @@ async fn pipelines_sharing_a_group_write_each_input_once_across_a_rebalance() {
             let mut pipeline =
                 doubling(broker, group, input, dlq, producer).batch(100, Duration::from_millis(20));
             pipeline
-                .run(stop.cancelled_owned(), |record| {
+                .run(stop, |record| {
                     let seq = record.value().seq;
                     let first = tried.lock().unwrap().insert(seq);
                     async move {
@@ -483,7 +483,7 @@ async fn pipelines_sharing_a_group_write_each_input_once_across_a_rebalance() {
             Duration::from_secs(3),
         )
         .await;
-        stop.cancel();
+        stop.trigger();
         out
     };
     let (a, b, out) = kafka::within(&broker, async {
@@ -554,10 +554,7 @@ async fn a_failed_or_dropped_run_is_picked_up_by_the_next() {
     // 1. Fails at FAILS (the default failure policy: no retry, stop).
     let err = kafka::within(
         &broker,
-        pipeline.run(
-            std::future::pending(),
-            handler(handled.clone(), output.clone()),
-        ),
+        pipeline.run(Shutdown::new(), handler(handled.clone(), output.clone())),
     )
     .await
     .expect_err("the handler gave up");
@@ -567,23 +564,23 @@ async fn a_failed_or_dropped_run_is_picked_up_by_the_next() {
     );
     // 2. Dropped mid-batch, once 100 more records were handled.
     let before = handled.lock().unwrap().len();
-    let enough = CancellationToken::new();
+    let enough = Shutdown::new();
     {
         let (handled, enough) = (handled.clone(), enough.clone());
         tokio::spawn(async move {
             while handled.lock().unwrap().len() < before + 100 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            enough.cancel();
+            enough.trigger();
         });
     }
     let dropped = tokio::select! {
-        r = pipeline.run(std::future::pending(), handler(handled.clone(), output.clone())) => Some(r),
-        () = enough.cancelled() => None,
+        r = pipeline.run(Shutdown::new(), handler(handled.clone(), output.clone())) => Some(r),
+        () = enough.triggered() => None,
     };
     assert!(dropped.is_none(), "the second run was dropped: {dropped:?}");
     // 3. Runs to the end.
-    let stop = CancellationToken::new();
+    let stop = Shutdown::new();
     let watch = {
         let (servers, group, input, stop) = (
             broker.servers.clone(),
@@ -600,7 +597,7 @@ async fn a_failed_or_dropped_run_is_picked_up_by_the_next() {
                         .await
                         .unwrap();
                 if offsets.values().sum::<i64>() == i64::from(N) {
-                    stop.cancel();
+                    stop.trigger();
                     return;
                 }
             }
@@ -608,10 +605,7 @@ async fn a_failed_or_dropped_run_is_picked_up_by_the_next() {
     };
     let (report, ()) = kafka::within(&broker, async {
         tokio::join!(
-            pipeline.run(
-                stop.clone().cancelled_owned(),
-                handler(handled.clone(), output.clone())
-            ),
+            pipeline.run(stop.clone(), handler(handled.clone(), output.clone())),
             watch
         )
     })
@@ -666,13 +660,13 @@ async fn an_aborted_batch_is_not_handled_twice() {
     let producer = transactional(&broker, &kafka::fresh("eos")).await;
     let mut pipeline = kafka::consumer(&broker, &kafka::fresh("eos-g"))
         .topics(&[&input])
-        .policy(PoisonPolicy::DeadLetter(dlq.clone()))
+        .dead_letter_topic(dlq.clone())
         .dead_letter_limit(DeadLetterLimit::none().max_consecutive(POISON as u64))
         .build_exactly_once::<Numbered>(producer)
         .unwrap()
         .batch(100, Duration::from_millis(500))
         .max_aborts(5, Backoff::fixed(Duration::from_millis(10)));
-    let stop = CancellationToken::new();
+    let stop = Shutdown::new();
     let dead = async {
         let dead = read_keys(
             &reader(&broker.servers, &dlq, "read_committed"),
@@ -680,14 +674,12 @@ async fn an_aborted_batch_is_not_handled_twice() {
             Duration::from_secs(1),
         )
         .await;
-        stop.cancel();
+        stop.trigger();
         dead
     };
     let (report, dead) = kafka::within(&broker, async {
         tokio::join!(
-            pipeline.run(stop.clone().cancelled_owned(), |_| async {
-                Ok(Outbox::new())
-            }),
+            pipeline.run(stop.clone(), |_| async { Ok(Outbox::new()) }),
             dead
         )
     })

@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka::{committed_offsets, parse, read_dead_letters, Numbered};
+use kafka_codec::kafka::Shutdown;
 use kafka_codec::kafka::{
     Backoff, BatchFailure, CommitMode, DeadLetterLimit, FailurePolicy, Permanent, Recover,
 };
 use kafka_codec::{headers, ErrorKind};
 use rdkafka::message::Message;
-use tokio_util::sync::CancellationToken;
 
 /// The records of `topic` as sent: (partition, offset) -> (key, payload, headers).
 type Originals = HashMap<(i32, i64), (Vec<u8>, Vec<u8>, Vec<(String, Vec<u8>)>)>;
@@ -56,19 +56,20 @@ async fn failing_handlers_are_retried_then_dead_lettered_byte_for_byte() {
     let group = kafka::fresh("g");
     let consumer = kafka::consumer(&broker, &group)
         .topics(&[&topic])
-        .commit_mode(CommitMode::Manual)
+        .commit_mode(CommitMode::AtLeastOnce)
+        .dead_letter_topic(dlq.clone())
         .on_failure(
             FailurePolicy::new()
                 .max_attempts(3)
                 .backoff(Backoff::fixed(Duration::from_millis(5)))
-                .recover(Recover::DeadLetter(dlq.clone())),
+                .recover(Recover::DeadLetter),
         )
         .build::<Numbered>()
         .unwrap();
     let attempts: Arc<Mutex<HashMap<u32, u32>>> = Arc::default();
-    let done = CancellationToken::new();
+    let done = Shutdown::new();
     let a = attempts.clone();
-    let run = consumer.run(done.cancelled(), move |record| {
+    let run = consumer.run(done.clone(), move |record| {
         let seq = record.value().seq;
         let tries = {
             let mut a = a.lock().unwrap();
@@ -78,7 +79,9 @@ async fn failing_handlers_are_retried_then_dead_lettered_byte_for_byte() {
         };
         async move {
             if always(seq) {
-                return Err(format!("record {seq} always fails").into());
+                return Err::<(), kafka_codec::BoxError>(
+                    format!("record {seq} always fails").into(),
+                );
             }
             if flaky(seq) && tries < 3 {
                 return Err(format!("record {seq} fails on try {tries}").into());
@@ -94,9 +97,15 @@ async fn failing_handlers_are_retried_then_dead_lettered_byte_for_byte() {
         futures::future::join(run, settled(&consumer, N, &done)),
     )
     .await;
-    let handled = handled.unwrap();
+    let report = handled.into_result().unwrap();
+    let handled = report.handled();
     let bad: HashSet<u32> = (0..N).filter(|&s| always(s) || permanent(s)).collect();
     assert_eq!(handled, u64::from(N) - bad.len() as u64);
+    // The report counts what became of each record, by partition.
+    let totals = report.totals();
+    assert_eq!(totals.dead_lettered, bad.len() as u64, "{report:?}");
+    let retried = (0..N).filter(|&s| always(s) || flaky(s)).count() as u64 * 2;
+    assert_eq!(totals.retried, retried, "{report:?}");
 
     let attempts = attempts.lock().unwrap().clone();
     for seq in 0..N {
@@ -155,18 +164,20 @@ async fn the_dead_letter_limit_stops_the_consumer_instead_of_draining_the_topic(
     let group = kafka::fresh("g");
     let consumer = kafka::consumer(&broker, &group)
         .topics(&[&topic])
-        .commit_mode(CommitMode::Manual)
-        .on_failure(FailurePolicy::new().recover(Recover::DeadLetter(dlq.clone())))
+        .commit_mode(CommitMode::AtLeastOnce)
+        .dead_letter_topic(dlq.clone())
+        .on_failure(FailurePolicy::new().recover(Recover::DeadLetter))
         .dead_letter_limit(DeadLetterLimit::none().max_consecutive(5))
         .build::<Numbered>()
         .unwrap();
     let err = kafka::within(
         &broker,
-        consumer.run(std::future::pending(), |_record| async {
-            Err("a bad deploy".into())
+        consumer.run(Shutdown::new(), |_record| async {
+            Err::<(), kafka_codec::BoxError>("a bad deploy".into())
         }),
     )
     .await
+    .into_result()
     .unwrap_err();
     assert!(
         matches!(
@@ -205,50 +216,46 @@ async fn a_batch_that_fails_at_an_index_commits_before_it_and_recovers_the_recor
     let group = kafka::fresh("g");
     let consumer = kafka::consumer(&broker, &group)
         .topics(&[&topic])
-        .commit_mode(CommitMode::Manual)
+        .commit_mode(CommitMode::AtLeastOnce)
+        .dead_letter_topic(dlq.clone())
         .on_failure(
             FailurePolicy::new()
                 .max_attempts(2)
                 .backoff(Backoff::fixed(Duration::from_millis(5)))
-                .recover(Recover::DeadLetter(dlq.clone())),
+                .recover(Recover::DeadLetter),
         )
         .build::<Numbered>()
         .unwrap();
     let processed: Arc<Mutex<Vec<i64>>> = Arc::default();
     let failed_once: Arc<Mutex<HashSet<i64>>> = Arc::default();
     let batch_sizes: Arc<Mutex<Vec<usize>>> = Arc::default();
-    let done = CancellationToken::new();
+    let done = Shutdown::new();
     let (p, f, b) = (processed.clone(), failed_once.clone(), batch_sizes.clone());
     let always = |offset: i64| offset % 25 == 24;
     let once = |offset: i64| offset % 10 == 5;
-    let run = consumer.run_batches(
-        done.cancelled(),
-        16,
-        Duration::from_millis(200),
-        move |batch| {
-            b.lock().unwrap().push(batch.len());
-            let outcome = (|| {
-                for (i, record) in batch.iter().enumerate() {
-                    let offset = record.offset();
-                    if always(offset) {
-                        return Err(BatchFailure::at(i, format!("offset {offset} fails")));
-                    }
-                    if once(offset) && f.lock().unwrap().insert(offset) {
-                        return Err(BatchFailure::at(i, "try again"));
-                    }
-                    p.lock().unwrap().push(offset);
+    let run = consumer.run_batches(done.clone(), 16, Duration::from_millis(200), move |batch| {
+        b.lock().unwrap().push(batch.len());
+        let outcome = (|| {
+            for (i, record) in batch.iter().enumerate() {
+                let offset = record.offset();
+                if always(offset) {
+                    return Err(BatchFailure::at(i, format!("offset {offset} fails")));
                 }
-                Ok(())
-            })();
-            async move { outcome }
-        },
-    );
+                if once(offset) && f.lock().unwrap().insert(offset) {
+                    return Err(BatchFailure::at(i, "try again"));
+                }
+                p.lock().unwrap().push(offset);
+            }
+            Ok(())
+        })();
+        async move { outcome }
+    });
     let (handled, ()) = kafka::within(
         &broker,
         futures::future::join(run, settled(&consumer, N, &done)),
     )
     .await;
-    let handled = handled.unwrap();
+    let handled = handled.into_result().unwrap().handled();
     let processed = processed.lock().unwrap().clone();
     let expected: Vec<i64> = (0..i64::from(N)).filter(|&o| !always(o)).collect();
     assert_eq!(processed, expected, "each good record once, in order");
@@ -275,10 +282,10 @@ async fn a_batch_that_fails_at_an_index_commits_before_it_and_recovers_the_recor
 async fn settled<T: kafka_codec::KafkaMessage>(
     consumer: &kafka_codec::kafka::Consumer<T>,
     n: u32,
-    done: &CancellationToken,
+    done: &Shutdown,
 ) {
     while consumer.stats().handled() + consumer.stats().dead_lettered() < u64::from(n) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    done.cancel();
+    done.trigger();
 }

@@ -16,13 +16,13 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use kafka_codec::kafka::embedded::Embedded;
-use kafka_codec::kafka::{CommitMode, ConsumerBuilder, Group, PoisonPolicy, Producer};
+use kafka_codec::kafka::Shutdown;
+use kafka_codec::kafka::{CommitMode, ConsumerBuilder, Group, Producer};
 use kafka_codec::{headers, KafkaMessage};
 use rand::{Rng, SeedableRng};
 use rdkafka::message::{Message, OwnedHeaders};
 use sample::*;
 use tokio::time::timeout;
-use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(180);
 /// Messages per test.
@@ -123,7 +123,7 @@ async fn consumer_restarted_mid_stream_resumes_after_its_last_commit() {
     let builder = ConsumerBuilder::new(&servers, &group)
         .set("session.timeout.ms", "6000")
         .topics(&[&topic])
-        .commit_mode(CommitMode::Manual);
+        .commit_mode(CommitMode::AtLeastOnce);
 
     // First life: handle 4,000 records, with a broker outage in the middle,
     // commit, then die without a goodbye.
@@ -274,32 +274,28 @@ async fn poison_pills_at_scale_are_dead_lettered_and_nothing_is_lost() {
     let group = kafka::fresh("g");
     let builder = kafka::consumer(&broker, &group)
         .topics(&[&topic])
-        .commit_mode(CommitMode::Manual)
-        .policy(PoisonPolicy::DeadLetter(dlq.clone()));
+        .commit_mode(CommitMode::AtLeastOnce)
+        .dead_letter_topic(dlq.clone());
     let handled: Arc<Mutex<HashMap<(i32, i64), uuid::Uuid>>> = Arc::default();
 
     // First run: stopped part-way, as a deploy would.
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let (h, stop) = (handled.clone(), shutdown.clone());
-    let first = tokio::spawn(Group::new(builder.clone(), 3).run::<Box<dyn Entity>, _, _>(
+    let first = tokio::spawn(Group::new(builder.clone(), 3).run(
         shutdown.clone(),
-        move |_, r| {
+        move |r: kafka_codec::kafka::Record<Box<dyn Entity>>| {
             let (h, stop) = (h.clone(), stop.clone());
             async move {
                 let mut h = h.lock().unwrap();
                 h.insert((r.partition(), r.offset()), r.value().base().id);
                 if h.len() >= n / 3 {
-                    stop.cancel();
+                    stop.trigger();
                 }
-                Ok(())
+                Ok::<_, kafka_codec::BoxError>(())
             }
         },
     ));
-    let report = timeout(LIMIT, first)
-        .await
-        .expect("timed out")
-        .unwrap()
-        .unwrap();
+    let report = timeout(LIMIT, first).await.expect("timed out").unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 
     // Every committed offset covers only records handled (good ones) or
@@ -342,29 +338,25 @@ async fn poison_pills_at_scale_are_dead_lettered_and_nothing_is_lost() {
 
     // Second run: to the end.
     let (h, stop, total_good) = (handled.clone(), shutdown.clone(), good.len());
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let stop2 = shutdown.clone();
     drop(stop);
-    let second = tokio::spawn(Group::new(builder, 3).run::<Box<dyn Entity>, _, _>(
+    let second = tokio::spawn(Group::new(builder, 3).run(
         shutdown.clone(),
-        move |_, r| {
+        move |r: kafka_codec::kafka::Record<Box<dyn Entity>>| {
             let (h, stop) = (h.clone(), stop2.clone());
             async move {
                 let mut h = h.lock().unwrap();
                 h.insert((r.partition(), r.offset()), r.value().base().id);
                 let ids: HashSet<_> = h.values().collect();
                 if ids.len() >= total_good {
-                    stop.cancel();
+                    stop.trigger();
                 }
-                Ok(())
+                Ok::<_, kafka_codec::BoxError>(())
             }
         },
     ));
-    let report = timeout(LIMIT, second)
-        .await
-        .expect("timed out")
-        .unwrap()
-        .unwrap();
+    let report = timeout(LIMIT, second).await.expect("timed out").unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 
     let handled_ids: HashSet<uuid::Uuid> = handled.lock().unwrap().values().copied().collect();

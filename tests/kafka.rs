@@ -10,12 +10,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kafka_codec::kafka::{CommitMode, Group, PoisonPolicy, Producer};
+use kafka_codec::kafka::Shutdown;
+use kafka_codec::kafka::{CommitMode, Group, Producer, Record};
 use kafka_codec::{headers, ErrorKind, KafkaMessage};
 use rand::SeedableRng;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use sample::*;
-use tokio_util::sync::CancellationToken;
 
 fn rng(seed: u64) -> rand::rngs::StdRng {
     rand::rngs::StdRng::seed_from_u64(seed)
@@ -94,11 +94,11 @@ async fn group_of_three_handles_every_message_exactly_once() {
     let orders: Vec<Order> = (0..300).map(|_| order(&mut rng)).collect();
     let seen: Arc<Mutex<HashMap<uuid::Uuid, u32>>> = Arc::default();
     let members: Arc<Mutex<BTreeMap<usize, u64>>> = Arc::default();
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let group = Group::new(
         kafka::consumer(&broker, &kafka::fresh("g"))
             .topics(&[&topic])
-            .commit_mode(CommitMode::Manual),
+            .commit_mode(CommitMode::AtLeastOnce),
         3,
     );
     let (s, m, stop, total) = (
@@ -107,20 +107,19 @@ async fn group_of_three_handles_every_message_exactly_once() {
         shutdown.clone(),
         orders.len(),
     );
-    let run = tokio::spawn(
-        group.run::<Order, _, _>(shutdown.clone(), move |member, record| {
-            let (s, m, stop) = (s.clone(), m.clone(), stop.clone());
-            async move {
-                let mut s = s.lock().unwrap();
-                *s.entry(record.value().entity.id).or_default() += 1;
-                *m.lock().unwrap().entry(member).or_default() += 1;
-                if s.len() == total {
-                    stop.cancel();
-                }
-                Ok(())
+    let run = tokio::spawn(group.run(shutdown.clone(), move |record: Record<Order>| {
+        let (s, m, stop) = (s.clone(), m.clone(), stop.clone());
+        let member = Group::member().expect("a member's handler");
+        async move {
+            let mut s = s.lock().unwrap();
+            *s.entry(record.value().entity.id).or_default() += 1;
+            *m.lock().unwrap().entry(member).or_default() += 1;
+            if s.len() == total {
+                stop.trigger();
             }
-        }),
-    );
+            Ok::<_, kafka_codec::BoxError>(())
+        }
+    }));
     // Produce once the three members have joined: a member joining later
     // rebalances the group mid-stream, and the mock cluster refuses commits
     // during a rebalance, which would replay records (at least once) and
@@ -129,7 +128,7 @@ async fn group_of_three_handles_every_message_exactly_once() {
     for o in &orders {
         producer.send_to(&topic, o).await.unwrap();
     }
-    let report = kafka::within(&broker, run).await.unwrap().unwrap();
+    let report = kafka::within(&broker, run).await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), orders.len());
@@ -137,7 +136,12 @@ async fn group_of_three_handles_every_message_exactly_once() {
         seen.values().all(|&n| n == 1),
         "a message was handled twice"
     );
-    assert_eq!(report.total(), 300);
+    assert_eq!(report.handled(), 300);
+    assert_eq!(
+        members.lock().unwrap().values().sum::<u64>(),
+        300,
+        "Group::member() named a member for every record"
+    );
     println!(
         "{}: per-member handled {:?}",
         broker.kind(),
@@ -159,7 +163,7 @@ async fn manual_commit_then_restart_resumes_after_the_last_commit() {
     let group = kafka::fresh("g");
     let builder = kafka::consumer(&broker, &group)
         .topics(&[&topic])
-        .commit_mode(CommitMode::Manual);
+        .commit_mode(CommitMode::AtLeastOnce);
 
     // First run: handle 40, read 5 more without handling them, commit, stop.
     let first = builder.clone().build::<Order>().unwrap();
@@ -233,8 +237,8 @@ async fn poison_pills_are_dead_lettered_with_raw_bytes_intact() {
     }
     let consumer = kafka::consumer(&broker, &kafka::fresh("g"))
         .topics(&[&topic])
-        .commit_mode(CommitMode::Manual)
-        .policy(PoisonPolicy::DeadLetter(dlq.clone()))
+        .commit_mode(CommitMode::AtLeastOnce)
+        .dead_letter_topic(dlq.clone())
         .build::<Box<dyn Entity>>()
         .unwrap();
     let mut got = Vec::new();
@@ -333,15 +337,16 @@ async fn partitioned_consumer_keeps_order_per_partition_and_bounds_concurrency()
     }
     let partitioned = kafka::consumer(&broker, &kafka::fresh("g"))
         .topics(&[&topic])
-        .commit_mode(CommitMode::Manual)
+        .commit_mode(CommitMode::AtLeastOnce)
         .build_partitioned::<Order>()
-        .unwrap();
+        .unwrap()
+        .max_in_flight(2);
     let seen: Arc<Mutex<Vec<(i32, i64, uuid::Uuid)>>> = Arc::default();
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let (s, stop, total) = (seen.clone(), shutdown.clone(), orders.len());
     let report = kafka::within(
         &broker,
-        partitioned.run(shutdown.clone(), 2, move |record| {
+        partitioned.run(shutdown.clone(), move |record| {
             let (s, stop) = (s.clone(), stop.clone());
             async move {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -352,9 +357,9 @@ async fn partitioned_consumer_keeps_order_per_partition_and_bounds_concurrency()
                     record.value().entity.id,
                 ));
                 if s.len() == total {
-                    stop.cancel();
+                    stop.trigger();
                 }
-                Ok(())
+                Ok::<_, kafka_codec::BoxError>(())
             }
         }),
     )
@@ -363,8 +368,8 @@ async fn partitioned_consumer_keeps_order_per_partition_and_bounds_concurrency()
     .unwrap();
     assert_eq!(partitioned.partitions().len(), 4, "the only member has all");
     let seen = seen.lock().unwrap();
-    assert_eq!(report.total(), 120);
-    assert_eq!(report.max_concurrency, 2, "bounded, and concurrent");
+    assert_eq!(report.handled(), 120);
+    assert_eq!(partitioned.peak_in_flight(), 2, "bounded, and concurrent");
     let ids: HashSet<_> = seen.iter().map(|(_, _, id)| *id).collect();
     assert_eq!(ids.len(), 120, "each handled once");
     for p in 0..4 {
@@ -378,7 +383,7 @@ async fn partitioned_consumer_keeps_order_per_partition_and_bounds_concurrency()
             "in order in partition {p}: {offsets:?}"
         );
     }
-    println!("{}: per partition {:?}", broker.kind(), report.handled);
+    println!("{}: per partition {:?}", broker.kind(), report.partitions);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -430,7 +435,7 @@ async fn dispatch_routes_records_by_concrete_type() {
         .topics(&[&topic])
         .build::<Box<dyn Entity>>()
         .unwrap();
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let (stop, counts) = (
         shutdown.clone(),
         [employees.clone(), orders.clone(), others.clone()],
@@ -444,13 +449,14 @@ async fn dispatch_routes_records_by_concrete_type() {
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        stop.cancel();
+        stop.trigger();
     });
     kafka::within(
         &broker,
-        consumer.run(shutdown.cancelled(), |r| dispatch.handle(r)),
+        consumer.run(shutdown.clone(), move |r| dispatch.handle(r)),
     )
     .await
+    .into_result()
     .unwrap();
     assert_eq!(
         employees.load(Ordering::SeqCst),

@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use kafka::Numbered;
-use kafka_codec::kafka::{Backoff, CommitMode, FailurePolicy, PoisonPolicy, Producer, Recover};
+use kafka_codec::kafka::Shutdown;
+use kafka_codec::kafka::{Backoff, CommitMode, FailurePolicy, Producer, Recover};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use rdkafka::message::OwnedHeaders;
-use tokio_util::sync::CancellationToken;
 
 /// One series of a scrape: its labels and value.
 #[derive(Debug, Clone)]
@@ -182,13 +182,14 @@ async fn metrics_are_served_and_move_while_a_consumer_works() {
 
     let consumer = kafka::consumer(&broker, &group)
         .topics(&[&topic])
-        .commit_mode(CommitMode::Manual)
-        .policy(PoisonPolicy::Skip)
+        .commit_mode(CommitMode::AtLeastOnce)
+        .on_poison(Recover::Skip)
+        .dead_letter_topic(dlq.clone())
         .on_failure(
             FailurePolicy::new()
                 .max_attempts(2)
                 .backoff(Backoff::fixed(Duration::from_millis(10)))
-                .recover(Recover::DeadLetter(dlq.clone())),
+                .recover(Recover::DeadLetter),
         )
         // Statistics (the lag) and commits (the lag is the high watermark
         // less the committed offset) often, so the lag moves within the run.
@@ -197,11 +198,11 @@ async fn metrics_are_served_and_move_while_a_consumer_works() {
         .build::<Numbered>()
         .unwrap();
 
-    let stop = CancellationToken::new();
-    let run = consumer.run(stop.cancelled(), |record| async move {
+    let stop = Shutdown::new();
+    let run = consumer.run(stop.clone(), |record| async move {
         tokio::time::sleep(HANDLE_TIME).await;
         if record.value().seq == FAILING {
-            return Err("this one always fails".into());
+            return Err::<(), kafka_codec::BoxError>("this one always fails".into());
         }
         Ok(())
     });
@@ -229,11 +230,11 @@ async fn metrics_are_served_and_move_while_a_consumer_works() {
                 break;
             }
         }
-        stop.cancel();
+        stop.trigger();
         scrapes
     };
     let (outcome, scrapes) = tokio::join!(run, watch);
-    let handled = outcome.expect("the consumer's run");
+    let handled = outcome.into_result().expect("the consumer's run").handled();
     assert_eq!(handled, u64::from(N - 1), "all but the failing one handled");
     let last = scrape(&url).await;
     println!("{name}: {} scrapes during the run", scrapes.len());

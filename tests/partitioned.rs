@@ -16,9 +16,9 @@ use std::time::Duration;
 use groups::{check_commits, distinct, drive, max_times, max_times_after, seen_by, Seen, NO_FAULT};
 use kafka::{committed_offsets, Numbered};
 use kafka_codec::kafka::embedded::Embedded;
+use kafka_codec::kafka::Shutdown;
 use kafka_codec::kafka::{CommitMode, ConsumerBuilder, Group};
 use rdkafka::mocking::MockCoordinator;
-use tokio_util::sync::CancellationToken;
 
 /// The embedded cluster's only broker goes away for three seconds.
 async fn outage(cluster: &Embedded) {
@@ -39,7 +39,7 @@ fn builder(servers: &str, group: &str, topic: &str) -> ConsumerBuilder {
         .set("heartbeat.interval.ms", "500")
         .set("auto.commit.interval.ms", "200")
         .topics(&[topic])
-        .commit_mode(CommitMode::Manual)
+        .commit_mode(CommitMode::AtLeastOnce)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,9 +52,10 @@ async fn partitioned_rides_out_a_broker_outage() {
     kafka::produce_numbered(&servers, &topic, N).await;
     let partitioned = builder(&servers, &group, &topic)
         .build_partitioned::<Numbered>()
-        .unwrap();
+        .unwrap()
+        .max_in_flight(4);
     let seen = Seen::default();
-    let done = CancellationToken::new();
+    let done = Shutdown::new();
     let handler = seen_by(&seen);
     let slow = move |r| {
         let h = handler.clone();
@@ -64,11 +65,11 @@ async fn partitioned_rides_out_a_broker_outage() {
         }
     };
     let (report, ()) = within(futures::future::join(
-        partitioned.run(done.clone(), 4, slow),
+        partitioned.run(done.clone(), slow),
         drive(&seen, N as usize, Some((300, outage(&cluster))), &done),
     ))
     .await;
-    assert!(report.error.is_none(), "{:?}", report.error);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(distinct(&seen), N as usize, "none lost");
     drop(partitioned);
     let committed = committed_offsets(&servers, &group, &topic);
@@ -86,9 +87,10 @@ async fn partitioned_rides_out_coordinator_and_leader_moves() {
     kafka::produce_numbered(&servers, &topic, N).await;
     let partitioned = builder(&servers, &group, &topic)
         .build_partitioned::<Numbered>()
-        .unwrap();
+        .unwrap()
+        .max_in_flight(4);
     let seen = Seen::default();
-    let done = CancellationToken::new();
+    let done = Shutdown::new();
     let moves = async {
         let mock = cluster.cluster();
         for broker in [2, 3] {
@@ -105,11 +107,11 @@ async fn partitioned_rides_out_coordinator_and_leader_moves() {
         }
     };
     let (report, ()) = within(futures::future::join(
-        partitioned.run(done.clone(), 4, seen_by(&seen)),
+        partitioned.run(done.clone(), seen_by(&seen)),
         drive(&seen, N as usize, Some((300, moves)), &done),
     ))
     .await;
-    assert!(report.error.is_none(), "{:?}", report.error);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(distinct(&seen), N as usize, "none lost");
     drop(partitioned);
     let committed = committed_offsets(&servers, &group, &topic);
@@ -126,22 +128,20 @@ async fn a_group_rides_out_a_broker_outage() {
     cluster.create_topic(&topic, 4).unwrap();
     kafka::produce_numbered(&servers, &topic, N).await;
     let seen = Seen::default();
-    let done = CancellationToken::new();
+    let done = Shutdown::new();
     let handler = seen_by(&seen);
     let (report, ()) = within(futures::future::join(
-        Group::new(builder(&servers, &group, &topic), 2)
-            .run::<Numbered, _, _>(done.clone(), move |_, r| handler(r)),
+        Group::new(builder(&servers, &group, &topic), 2).run(done.clone(), handler),
         drive(&seen, N as usize, Some((300, outage(&cluster))), &done),
     ))
     .await;
-    let report = report.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(distinct(&seen), N as usize, "none lost");
     let committed = committed_offsets(&servers, &group, &topic);
     let duplicates = check_commits(&seen, &committed, N as usize, max_times(true));
     println!(
         "group through an outage: members handled {:?}, {duplicates} duplicates",
-        report.handled
+        report.partitions
     );
 }
 
@@ -153,7 +153,7 @@ async fn two_partitioned_members_share_a_topic_through_a_rebalance_in_flight() {
     kafka::create_topic(&broker, &topic, 4).await;
     kafka::produce_numbered(&broker.servers, &topic, N).await;
     let seen = Seen::default();
-    let done = CancellationToken::new();
+    let done = Shutdown::new();
     let slow = |seen: &Seen| {
         let handler = seen_by(seen);
         move |r| {
@@ -166,7 +166,8 @@ async fn two_partitioned_members_share_a_topic_through_a_rebalance_in_flight() {
     };
     let first = builder(&broker.servers, &group, &topic)
         .build_partitioned::<Numbered>()
-        .unwrap();
+        .unwrap()
+        .max_in_flight(4);
     // The second member joins (subscribes) while the first is handling
     // records, so the group rebalances with records in flight.
     let join_later = async {
@@ -176,20 +177,21 @@ async fn two_partitioned_members_share_a_topic_through_a_rebalance_in_flight() {
         println!("second member joins after {} records", distinct(&seen));
         let second = builder(&broker.servers, &group, &topic)
             .build_partitioned::<Numbered>()
-            .unwrap();
-        let report = second.run(done.clone(), 4, slow(&seen)).await;
+            .unwrap()
+            .max_in_flight(4);
+        let report = second.run(done.clone(), slow(&seen)).await;
         (report, second.partitions(), second)
     };
     let (a, (b, pb, second), ()) = within(futures::future::join3(
-        first.run(done.clone(), 4, slow(&seen)),
+        first.run(done.clone(), slow(&seen)),
         join_later,
         drive(&seen, N as usize, NO_FAULT, &done),
     ))
     .await;
-    assert!(a.error.is_none() && b.error.is_none(), "{a:?} {b:?}");
+    assert!(a.errors.is_empty() && b.errors.is_empty(), "{a:?} {b:?}");
     assert_eq!(distinct(&seen), N as usize, "none lost");
     assert!(
-        a.total() > 0 && b.total() > 0,
+        a.handled() > 0 && b.handled() > 0,
         "both members handled records: {a:?} {b:?}"
     );
     let pa = first.partitions();
@@ -208,8 +210,8 @@ async fn two_partitioned_members_share_a_topic_through_a_rebalance_in_flight() {
     println!(
         "{}: first {:?} second {:?}, {revocations} revocations, {duplicates} duplicates",
         broker.kind(),
-        a.handled,
-        b.handled
+        a.partitions,
+        b.partitions
     );
     // Drained and committed on revoke, so a real broker repeats at most the
     // records in hand; the mock cluster refuses commits while the group
@@ -224,27 +226,30 @@ async fn two_partitioned_members_share_a_topic_through_a_rebalance_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_group_member_leaves_at_once_and_reports_what_it_handled() {
     const N: u32 = 400;
+    const FAILS: u32 = 57;
     let broker = kafka::broker();
     let (topic, group) = (kafka::fresh("leave"), kafka::fresh("g"));
     kafka::create_topic(&broker, &topic, 4).await;
     kafka::produce_numbered(&broker.servers, &topic, N).await;
     let seen = Seen::default();
-    let done = CancellationToken::new();
-    let by_member: Arc<Mutex<[u32; 2]>> = Arc::default();
-    let (record, counts) = (seen_by(&seen), by_member.clone());
+    let done = Shutdown::new();
+    // Record FAILS fails the first time, on whichever member gets it: that
+    // member stops and leaves; the other takes its partitions, the record
+    // included (it was not committed), and handles it.
+    let failed_once = Arc::new(Mutex::new(None::<usize>));
+    let (record, failed) = (seen_by(&seen), failed_once.clone());
     let (report, ()) = within(futures::future::join(
-        Group::new(builder(&broker.servers, &group, &topic), 2).run::<Numbered, _, _>(
+        Group::new(builder(&broker.servers, &group, &topic), 2).run(
             done.clone(),
-            move |member, r| {
-                let n = {
-                    let mut counts = counts.lock().unwrap();
-                    counts[member] += 1;
-                    counts[member]
-                };
-                let outcome: Result<(), kafka_codec::BoxError> = if member == 0 && n == 30 {
-                    Err(format!("member 0 fails at record {}", r.value().seq).into())
-                } else {
-                    Ok(())
+            move |r: kafka_codec::kafka::Record<Numbered>| {
+                let outcome: Result<(), kafka_codec::BoxError> = {
+                    let mut failed = failed.lock().unwrap();
+                    if r.value().seq == FAILS && failed.is_none() {
+                        *failed = Group::member();
+                        Err(format!("a member fails at record {FAILS}").into())
+                    } else {
+                        Ok(())
+                    }
                 };
                 let record = record.clone();
                 async move {
@@ -256,16 +261,28 @@ async fn a_failing_group_member_leaves_at_once_and_reports_what_it_handled() {
         drive(&seen, N as usize, NO_FAULT, &done),
     ))
     .await;
-    let report = report.unwrap();
     assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
-    let (member, error) = &report.errors[0];
-    assert_eq!(*member, 0);
-    assert!(error.to_string().contains("member 0 fails"), "{error}");
+    let error = &report.errors[0];
+    assert!(error.to_string().contains("a member fails"), "{error}");
     assert_eq!(
-        report.handled[0], 29,
-        "what member 0 handled before failing"
+        error.record().map(|m| &*m.topic),
+        Some(topic.as_str()),
+        "the error names its record"
     );
-    assert_eq!(distinct(&seen), N as usize, "member 1 took over: none lost");
+    let member = failed_once
+        .lock()
+        .unwrap()
+        .expect("Group::member() inside a member");
+    assert!(member < 2, "{member}");
+    assert_eq!(
+        distinct(&seen),
+        N as usize,
+        "the other member took over: none lost"
+    );
+    assert!(
+        seen.lock().unwrap().iter().any(|&(_, _, seq)| seq == FAILS),
+        "the failed record was handled by the other member"
+    );
     let committed = committed_offsets(&broker.servers, &group, &topic);
     let duplicates = check_commits(
         &seen,
@@ -274,8 +291,8 @@ async fn a_failing_group_member_leaves_at_once_and_reports_what_it_handled() {
         max_times(broker.embedded.is_some()),
     );
     println!(
-        "{}: members handled {:?}, {duplicates} duplicates",
+        "{}: member {member} failed; per partition {:?}, {duplicates} duplicates",
         broker.kind(),
-        report.handled
+        report.partitions
     );
 }

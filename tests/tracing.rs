@@ -12,11 +12,11 @@ mod kafka;
 
 use std::sync::OnceLock;
 
-use kafka_codec::kafka::{PoisonPolicy, Producer, Recover, Sampling, TraceContext};
+use kafka_codec::kafka::Shutdown;
+use kafka_codec::kafka::{Producer, Recover, Sampling, TraceContext};
 use opentelemetry::trace::{SpanKind, TracerProvider as _};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use kafka::{consumer, create_topic, fresh, within, Numbered};
@@ -102,17 +102,18 @@ async fn send_and_process(
         .trace_context(trace)
         .build::<Numbered>()
         .unwrap();
-    let done = CancellationToken::new();
+    let done = Shutdown::new();
     let stop = done.clone();
     within(
         broker,
-        consumer.run(done.cancelled_owned(), move |r| {
+        consumer.run(done, move |r| {
             assert_eq!(r.value().seq, 7);
-            stop.cancel();
-            async { Ok(()) }
+            stop.trigger();
+            async { Ok::<_, kafka_codec::BoxError>(()) }
         }),
     )
     .await
+    .into_result()
     .unwrap();
     let send = finished(&format!("send {topic}"));
     let process = finished(&format!("process {topic}"));
@@ -218,31 +219,34 @@ async fn a_failed_record_marks_its_span_and_its_dead_letter_keeps_the_trace() {
     };
     let consumer = consumer(&broker, &group)
         .topics(&[&topic])
-        .policy(PoisonPolicy::Skip)
+        .on_poison(Recover::Skip)
+        .dead_letter_topic(dlq.clone())
         .on_failure(
             kafka_codec::kafka::FailurePolicy::new()
                 .max_attempts(1)
-                .recover(Recover::DeadLetter(dlq.clone())),
+                .recover(Recover::DeadLetter),
         )
         .build::<Numbered>()
         .unwrap();
-    let done = CancellationToken::new();
+    let done = Shutdown::new();
     let both_went_by = async {
         let stats = consumer.stats();
         while stats.dead_lettered() + stats.skipped() < 2 {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        done.cancel();
+        done.trigger();
     };
     let (handled, ()) = within(
         &broker,
         futures::future::join(
-            consumer.run(done.cancelled(), |_| async { Err("refused".into()) }),
+            consumer.run(done.clone(), |_| async {
+                Err::<(), kafka_codec::BoxError>("refused".into())
+            }),
             both_went_by,
         ),
     )
     .await;
-    assert_eq!(handled.unwrap(), 0);
+    assert_eq!(handled.into_result().unwrap().handled(), 0);
     let letters = kafka::read_dead_letters(&broker.servers, &dlq, 1).await;
     assert_eq!(letters.len(), 1);
     assert_eq!(
@@ -275,20 +279,22 @@ async fn process_all(
         .span_sampling(sampling)
         .build::<Numbered>()
         .unwrap();
-    let done = CancellationToken::new();
+    let done = Shutdown::new();
     let stop = done.clone();
-    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let handled = within(
         broker,
-        consumer.run(done.cancelled_owned(), |_| {
+        consumer.run(done, move |_| {
             if seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == n {
-                stop.cancel();
+                stop.trigger();
             }
-            async { Ok(()) }
+            async { Ok::<_, kafka_codec::BoxError>(()) }
         }),
     )
     .await
-    .unwrap();
+    .into_result()
+    .unwrap()
+    .handled();
     assert_eq!(handled, n as u64);
     let mut spans = finished(&format!("process {topic}"));
     spans.sort_by_key(offset);
@@ -463,20 +469,24 @@ async fn the_lean_layer_keeps_traces_whole() {
         .trace_context(TraceContext::Child)
         .build::<Numbered>()
         .unwrap();
-    let done = CancellationToken::new();
+    let done = Shutdown::new();
     let stop = done.clone();
     within(
         &broker,
-        consumer.run(done.cancelled_owned(), |r| {
-            let (producer, second, stop) = (downstream.clone(), second.clone(), stop.clone());
-            async move {
-                producer.send_to(&second, r.value()).await?;
-                stop.cancel();
-                Ok(())
+        consumer.run(done, {
+            let (downstream, second) = (downstream.clone(), second.clone());
+            move |r| {
+                let (producer, second, stop) = (downstream.clone(), second.clone(), stop.clone());
+                async move {
+                    producer.send_to(&second, r.value()).await?;
+                    stop.trigger();
+                    Ok::<_, kafka_codec::BoxError>(())
+                }
             }
         }),
     )
     .await
+    .into_result()
     .unwrap();
 
     provider.force_flush().unwrap();

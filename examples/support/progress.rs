@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use kafka_codec::kafka::{GroupReport, Record};
+use kafka_codec::kafka::{Record, Report};
+use kafka_codec::RecordMeta;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -99,10 +100,15 @@ impl Progress {
     /// Counts a record `member` handled; returns the records handled by
     /// all members so far, this one included.
     pub fn handled<T>(&self, member: usize, record: &Record<T>) -> u64 {
-        let m = &self.0.members[member];
+        self.handled_at(member, record.meta())
+    }
+
+    /// [`handled`](Self::handled) from a record's metadata.
+    pub fn handled_at(&self, member: usize, record: &RecordMeta) -> u64 {
+        let m = &self.0.members[member % self.0.members.len()];
         let mut positions = m.positions.lock().unwrap();
-        let next = positions.entry(record.partition()).or_default();
-        *next = (*next).max(record.offset() + 1);
+        let next = positions.entry(record.partition).or_default();
+        *next = (*next).max(record.offset + 1);
         drop(positions);
         m.records.fetch_add(1, Ordering::Relaxed);
         self.0.total.fetch_add(1, Ordering::SeqCst) + 1
@@ -192,42 +198,44 @@ impl Progress {
     }
 
     /// A consumer group's summary, one row per member: records handled,
-    /// the partitions they came from, records/s, and the errors that
-    /// stopped it (printed in full below the table).
-    pub fn group_table(&self, report: &GroupReport) {
+    /// the partitions they came from, records/s; then the run's totals and
+    /// the errors that stopped members (printed in full below the table).
+    pub fn group_table(&self, report: &Report) {
         let secs = self.finish().as_secs_f64();
         println!(
             "consumer group, {} members, {secs:.2}s:",
-            report.handled.len()
+            self.0.members.len()
         );
-        let errors = |member: usize| report.errors.iter().filter(|e| e.0 == member).count();
-        let mut rows: Vec<Vec<String>> = (report.handled.iter().enumerate())
-            .map(|(i, &records)| {
-                let partitions = self.0.members.get(i).map(Member::partitions);
+        let mut rows: Vec<Vec<String>> = (self.0.members.iter().enumerate())
+            .map(|(i, member)| {
+                let records = member.records.load(Ordering::Relaxed);
                 vec![
                     i.to_string(),
                     records.to_string(),
-                    partitions.unwrap_or_default(),
+                    member.partitions(),
                     per_second(records, secs),
-                    errors(i).to_string(),
                 ]
             })
             .collect();
+        let totals = report.totals();
         if rows.len() > 1 {
             rows.push(vec![
                 "all".into(),
-                report.total().to_string(),
+                totals.handled.to_string(),
                 joined(self.positions().keys()),
-                per_second(report.total(), secs),
-                report.errors.len().to_string(),
+                per_second(totals.handled, secs),
             ]);
         }
-        table(
-            &["member", "records", "partitions", "records/s", "errors"],
-            &rows,
+        table(&["member", "records", "partitions", "records/s"], &rows);
+        println!(
+            "skipped {}, dead-lettered {}, retried {}, errors {}",
+            totals.skipped,
+            totals.dead_lettered,
+            totals.retried,
+            report.errors.len()
         );
-        for (member, error) in &report.errors {
-            println!("member {member} stopped: {error}");
+        for error in &report.errors {
+            println!("stopped: {error}");
         }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! A batch handler that fails names the index of the record that failed
 //! ([`BatchFailure`]): the records before it are settled (committed in
-//! [`CommitMode::Manual`](super::CommitMode)), the failed one goes through
+//! [`CommitMode::AtLeastOnce`](super::CommitMode)), the failed one goes through
 //! the consumer's [`FailurePolicy`](super::FailurePolicy) (retried by
 //! handing the handler the batch again from that record, then recovered),
 //! and the handler then gets the rest.
@@ -13,10 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
+use futures::TryFutureExt as _;
 use tracing::Instrument as _;
 
 use super::consumer::Consumer;
+use super::core::{End, Outcome};
 use super::record::Record;
+use super::report::Report;
+use super::shutdown::Shutdown;
 use super::{metrics, telemetry};
 use crate::codec::KafkaCodec;
 use crate::error::{BoxError, Error, Result};
@@ -69,7 +73,9 @@ impl<T> Batch<T> {
 }
 
 /// A batch handler's failure: the record at `index` (in the batch it was
-/// given) failed with `error`; the records before it were handled.
+/// given) failed with `error`; the records before it were handled. Any
+/// other error a batch handler returns fails the batch from its first
+/// record.
 #[derive(Debug)]
 pub struct BatchFailure {
     /// Index of the failed record in the batch the handler got. An index
@@ -86,6 +92,30 @@ impl BatchFailure {
             index,
             error: error.into(),
         }
+    }
+}
+
+impl std::fmt::Display for BatchFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "record {} of the batch failed: {}",
+            self.index, self.error
+        )
+    }
+}
+
+impl std::error::Error for BatchFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.error)
+    }
+}
+
+/// The index and error of a batch handler's failure.
+fn failed_at(error: BoxError) -> (usize, BoxError) {
+    match error.downcast::<BatchFailure>() {
+        Ok(failure) => (failure.index, failure.error),
+        Err(error) => (0, error),
     }
 }
 
@@ -113,8 +143,10 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         }))
     }
 
-    /// Handles batches with `handler` until `shutdown` completes, then
-    /// commits what was handled. Returns how many records were handled.
+    /// Handles batches with `handler` until `shutdown` fires, then commits
+    /// what was handled. The handler returns `Ok`, a [`BatchFailure`]
+    /// naming the record that failed, or any other error (the batch failed
+    /// from its first record).
     ///
     /// ```no_run
     /// # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
@@ -122,9 +154,9 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     /// # struct Order { id: u32 }
     /// # async fn demo(consumer: kafka_codec::kafka::Consumer<Order>) -> kafka_codec::Result<()> {
     /// use std::time::Duration;
-    /// use kafka_codec::kafka::BatchFailure;
+    /// use kafka_codec::kafka::{Batch, BatchFailure, Shutdown};
     /// consumer
-    ///     .run_batches(std::future::pending(), 500, Duration::from_millis(100), |batch| async move {
+    ///     .run_batches(Shutdown::on_signals()?, 500, Duration::from_millis(100), |batch: Batch<Order>| async move {
     ///         for (i, record) in batch.iter().enumerate() {
     ///             if record.value().id == 0 {
     ///                 return Err(BatchFailure::at(i, "order 0 is not valid"));
@@ -132,42 +164,65 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     ///         }
     ///         Ok(())
     ///     })
-    ///     .await?;
+    ///     .await
+    ///     .into_result()?;
     /// # Ok(()) }
     /// ```
-    pub async fn run_batches<F, Fut>(
+    #[must_use = "the report carries the error that stopped the run"]
+    pub async fn run_batches<H, Fut, E>(
         &self,
-        shutdown: impl Future<Output = ()>,
+        shutdown: Shutdown,
         max_records: usize,
         max_wait: Duration,
-        mut handler: F,
-    ) -> Result<u64>
+        mut handler: H,
+    ) -> Report
+    where
+        H: FnMut(Batch<T>) -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+        E: Into<BoxError>,
+    {
+        let mut report = Report::default();
+        let mut handler = |b| handler(b).map_err(Into::into);
+        let ran = self
+            .batches_into(shutdown, max_records, max_wait, &mut handler, &mut report)
+            .await;
+        if let Err(e) = ran.and(self.finish().await) {
+            report.failed(e);
+        }
+        report
+    }
+
+    /// The loop of [`run_batches`](Self::run_batches), counting into
+    /// `report`, without the final commit.
+    async fn batches_into<F, Fut>(
+        &self,
+        shutdown: Shutdown,
+        max_records: usize,
+        max_wait: Duration,
+        handler: &mut F,
+        report: &mut Report,
+    ) -> Result<()>
     where
         F: FnMut(Batch<T>) -> Fut,
-        Fut: Future<Output = std::result::Result<(), BatchFailure>>,
+        Fut: Future<Output = std::result::Result<(), BoxError>>,
     {
+        let shutdown = shutdown.token().cancelled();
         tokio::pin!(shutdown);
-        let mut handled = 0u64;
-        let outcome = loop {
+        loop {
             if let Some(e) = self.take_stashed() {
-                break Err(e);
+                return Err(e);
             }
             let batch = tokio::select! {
                 biased;
-                () = &mut shutdown => break Ok(()),
+                () = &mut shutdown => return Ok(()),
                 // Cancelled only while waiting for the first record.
-                first = self.recv() => match first {
-                    Ok(msg) => match self.core.take(&msg).await {
-                        Ok(Some(first)) => self.fill(first, max_records, max_wait).await,
-                        Ok(None) => continue,
-                        Err(e) => Err(e),
-                    },
-                    Err(e) => Err(e),
-                },
-            };
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(e) => break Err(e),
+                first = self.recv() => {
+                    let msg = first?;
+                    match self.core.take(&msg).await? {
+                        Some(first) => self.fill(first, max_records, max_wait).await?,
+                        None => continue,
+                    }
+                }
             };
             let topic: Arc<str> = Arc::from(batch[0].topic());
             let span = if self.core.sampler.batch() {
@@ -177,7 +232,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
             };
             let started = metrics::timing().then(std::time::Instant::now);
             let mut work = std::pin::pin!(self
-                .handle_batch(batch, &mut handler, shutdown.as_mut())
+                .handle_batch(batch, handler, shutdown.as_mut(), report)
                 .instrument(span));
             let done = work.as_mut().await;
             let error = done.as_ref().err().map(|e| e.kind().name());
@@ -187,17 +242,10 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
             if let Some(started) = started {
                 metrics::processed(&topic, self.core.group(), started.elapsed(), error);
             }
-            match done {
-                Ok((n, finished)) => {
-                    handled += n;
-                    if !finished {
-                        break Ok(());
-                    }
-                }
-                Err(e) => break Err(e),
+            if !done? {
+                return Ok(());
             }
-        };
-        outcome.and(self.finish().await).map(|()| handled)
+        }
     }
 
     async fn fill(
@@ -238,47 +286,50 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     }
 
     /// Runs the handler on a batch until every record is handled or
-    /// recovered. Returns the records handled and `false` when `stop`
+    /// recovered, counting them into `report`. Returns `false` when `stop`
     /// completed during a back-off (the rest stays unsettled).
     async fn handle_batch<F, Fut, S>(
         &self,
         batch: Batch<T>,
         handler: &mut F,
         mut stop: std::pin::Pin<&mut S>,
-    ) -> Result<(u64, bool)>
+        report: &mut Report,
+    ) -> Result<bool>
     where
         F: FnMut(Batch<T>) -> Fut,
-        Fut: Future<Output = std::result::Result<(), BatchFailure>>,
+        Fut: Future<Output = std::result::Result<(), BoxError>>,
         S: Future<Output = ()>,
     {
         let core = &self.core;
         let mut rest = batch;
-        let mut handled = 0u64;
         let mut attempt = 1;
+        let handled = |r: &Record<T>, report: &mut Report, attempt: u32| {
+            report.count(
+                r.topic(),
+                r.partition(),
+                Outcome::new(End::Handled, attempt - 1),
+            );
+            core.handled(r.topic(), r.partition(), r.offset())
+        };
         while !rest.is_empty() {
-            let failure = match handler(rest.clone()).await {
+            let (index, error) = match handler(rest.clone()).await {
                 Ok(()) => {
                     for r in rest.iter() {
-                        core.handled(r.topic(), r.partition(), r.offset())?;
+                        handled(r, report, attempt)?;
                     }
-                    return Ok((handled + rest.len() as u64, true));
+                    return Ok(true);
                 }
-                Err(failure) => failure,
+                Err(error) => failed_at(error),
             };
-            let index = if failure.index < rest.len() {
-                failure.index
-            } else {
-                0
-            };
+            let index = if index < rest.len() { index } else { 0 };
             for r in &rest[..index] {
-                core.handled(r.topic(), r.partition(), r.offset())?;
+                handled(r, report, attempt)?;
             }
-            handled += index as u64;
             if index > 0 {
                 attempt = 1;
             }
             rest = rest.from(index);
-            if core.failure.retries(attempt, &failure.error) {
+            if core.failure.retries(attempt, &error) {
                 let delay = core.failure.backoff.delay(attempt);
                 let r = &rest[0];
                 tracing::warn!(
@@ -287,29 +338,35 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
                     offset = r.offset(),
                     attempt,
                     ?delay,
-                    error = %failure.error,
+                    error = %error,
                     "batch handler failed; retrying from the failed record"
                 );
                 super::stats::bump(&core.stats.retries);
                 metrics::retried(r.topic(), core.group());
                 tokio::select! {
-                    () = stop.as_mut() => return Ok((handled, false)),
+                    () = stop.as_mut() => return Ok(false),
                     () = tokio::time::sleep(delay) => {}
                 }
                 attempt += 1;
                 continue;
             }
             let failed = &rest[0];
-            core.fail(
-                failed.meta().clone(),
-                Some(failed.payload()),
-                failure.error,
-                attempt,
-            )
-            .await?;
+            let end = core
+                .fail(
+                    failed.meta().clone(),
+                    Some(failed.payload()),
+                    error,
+                    attempt,
+                )
+                .await?;
+            report.count(
+                failed.topic(),
+                failed.partition(),
+                Outcome::new(end, attempt - 1),
+            );
             rest = rest.from(1);
             attempt = 1;
         }
-        Ok((handled, true))
+        Ok(true)
     }
 }

@@ -24,7 +24,7 @@ pub(crate) type Client = StreamConsumer<CodecContext>;
 ///
 /// On revoke it stops the partition tasks of a
 /// [`Partitioned`](super::Partitioned) consumer and waits for the records
-/// they are handling, then (in [`CommitMode::Manual`](super::CommitMode))
+/// they are handling, then (in [`CommitMode::AtLeastOnce`](super::CommitMode))
 /// commits what was handled synchronously, before the group moves the
 /// partitions: the next owner starts right after the last handled record.
 /// On assign it splits the partition queues of a `Partitioned` consumer

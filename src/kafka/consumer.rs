@@ -4,18 +4,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
+use futures::TryFutureExt as _;
 use rdkafka::consumer::Consumer as _;
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, Message as _};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Offset};
 
 use super::client::{self, blocking, Client, CodecContext};
-use super::core::{Core, HeaderLimits, Outcome};
+use super::core::{Core, End, HeaderLimits};
 use super::dead_letter::{producer_config, DeadLetters};
 use super::partitioned::Router;
-use super::policy::{DeadLetterLimit, FailurePolicy, PoisonPolicy, Recover};
+use super::policy::{DeadLetterLimit, FailurePolicy, Recover};
 use super::producer::Producer;
 use super::record::Record;
+use super::report::Report;
+use super::shutdown::Shutdown;
 use super::stats::ConsumerStats;
 use super::telemetry::{Sampler, Sampling, TraceContext};
 use super::tracker::Tracker;
@@ -23,23 +26,26 @@ use crate::codec::KafkaCodec;
 use crate::error::{BoxError, Error, ErrorKind, Result};
 use crate::message::KafkaMessage;
 
-/// When offsets are committed.
+/// When offsets are committed: at least once (the default) or at most once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CommitMode {
-    /// librdkafka's default: offsets are stored as records are handed to the
-    /// application and committed in the background (at most once).
+    /// At least once, the default: an offset is stored only when the record
+    /// was settled (handled, skipped or dead-lettered: automatically by the
+    /// runs, by [`Consumer::ack`] for records from
+    /// [`next`](Consumer::next) and [`stream`](Consumer::stream)), and
+    /// never past a record handed out earlier that is not settled yet
+    /// (tracked commits). Stored offsets are committed in the background
+    /// (`auto.commit.interval.ms`), synchronously when partitions are
+    /// revoked, and at the end of a run. A broker that refuses the commit
+    /// during a rebalance makes the next owner repeat what was handled since
+    /// the last commit: duplicates, never losses.
     #[default]
-    Auto,
-    /// At least once: an offset is stored only when the record was settled
-    /// (handled, skipped or dead-lettered: [`Consumer::ack`], or
-    /// automatically by the run loops), and never past a record handed out
-    /// earlier that is not settled yet (tracked commits). Stored offsets are
-    /// committed in the background (`auto.commit.interval.ms`),
-    /// synchronously when partitions are revoked, and at the end of a run.
-    /// A broker that refuses the commit during a rebalance makes the next
-    /// owner repeat what was handled since the last commit: duplicates,
-    /// never losses.
-    Manual,
+    AtLeastOnce,
+    /// librdkafka's own default: offsets are stored as records are handed to
+    /// the application and committed in the background, whether or not
+    /// they were handled. A crash loses the records in hand; nothing is
+    /// tracked, and `ack` does nothing.
+    AtMostOnce,
 }
 
 /// Where a consumer group with no committed offset starts reading.
@@ -56,7 +62,8 @@ pub enum StartFrom {
 #[derive(Debug, Clone)]
 pub struct ConsumerBuilder {
     config: ClientConfig,
-    poison: PoisonPolicy,
+    poison: Option<Recover>,
+    dead_letter_topic: Option<String>,
     failure: FailurePolicy,
     dead_letter_limit: DeadLetterLimit,
     commit: CommitMode,
@@ -86,10 +93,11 @@ impl ConsumerBuilder {
     pub fn from_config(config: ClientConfig) -> Self {
         ConsumerBuilder {
             config,
-            poison: PoisonPolicy::Fail,
+            poison: None,
+            dead_letter_topic: None,
             failure: FailurePolicy::default(),
             dead_letter_limit: DeadLetterLimit::default(),
-            commit: CommitMode::Auto,
+            commit: CommitMode::AtLeastOnce,
             topics: Vec::new(),
             limits: HeaderLimits::default(),
             max_unsettled: 1000,
@@ -121,10 +129,23 @@ impl ConsumerBuilder {
         self
     }
 
-    /// The poison-pill policy: what happens to records that do not decode.
+    /// Where dead letters go: records that do not decode (poison pills) and
+    /// records whose handler failed for the last time. Once it is set, both
+    /// are dead-lettered unless [`on_poison`](Self::on_poison) or
+    /// [`FailurePolicy::recover`] say otherwise.
     #[must_use]
-    pub fn policy(mut self, policy: PoisonPolicy) -> Self {
-        self.poison = policy;
+    pub fn dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
+        self.dead_letter_topic = Some(topic.into());
+        self
+    }
+
+    /// What becomes of records that do not decode (poison pills). Default:
+    /// [`Recover::DeadLetter`] with a [`dead_letter_topic`](Self::dead_letter_topic),
+    /// else [`Recover::Fail`] (the run stops with an error that carries the
+    /// record, and `next` returns it).
+    #[must_use]
+    pub fn on_poison(mut self, recover: Recover) -> Self {
+        self.poison = Some(recover);
         self
     }
 
@@ -152,11 +173,12 @@ impl ConsumerBuilder {
         self
     }
 
-    /// In [`CommitMode::Manual`], how many records of one partition may be
+    /// In [`CommitMode::AtLeastOnce`], how many records of one partition may be
     /// handed out and not yet settled before the partition is paused
     /// (default 1000); it resumes when half of them are settled. This bounds
     /// how far a consumer runs ahead of its commits (and so what a rebalance
-    /// repeats); a consumer in manual mode that never acks stops there.
+    /// repeats); a consumer of [`next`](Consumer::next) that never acks
+    /// stops there, with a warning.
     #[must_use]
     pub fn max_unsettled_per_partition(mut self, records: usize) -> Self {
         self.max_unsettled = records;
@@ -287,8 +309,19 @@ impl ConsumerBuilder {
         if topics.is_empty() {
             return Err(Error::new(ErrorKind::NoTopic { type_name: T::NAME }));
         }
+        let dead_letter_topic = self.dead_letter_topic.take();
+        let poison = Recover::resolve(self.poison, dead_letter_topic.is_some());
+        let recover = Recover::resolve(self.failure.recover, dead_letter_topic.is_some());
+        let dead_letters = poison == Recover::DeadLetter || recover == Recover::DeadLetter;
+        if dead_letters && dead_letter_topic.is_none() {
+            return Err(Error::new(ErrorKind::Config(
+                "Recover::DeadLetter needs a dead-letter topic: ConsumerBuilder::dead_letter_topic"
+                    .into(),
+            )));
+        }
         if transactional {
-            self.commit = CommitMode::Auto;
+            // Offsets go through the pipeline's transactions instead.
+            self.commit = CommitMode::AtMostOnce;
             self.config.set("enable.auto.commit", "false");
             // Nothing to commit outside a transaction, even by hand.
             self.config.set("enable.auto.offset.store", "false");
@@ -298,13 +331,13 @@ impl ConsumerBuilder {
         }
         let mut config = self.config.clone();
         super::metrics::configure(&mut config);
-        if self.commit == CommitMode::Manual {
+        if self.commit == CommitMode::AtLeastOnce {
             config.set("enable.auto.offset.store", "false");
         }
         let tracker = Arc::new(Tracker::new(self.max_unsettled));
         let client: Arc<Client> = Arc::new(
             config.create_with_context(CodecContext {
-                commit_on_revoke: self.commit == CommitMode::Manual,
+                commit_on_revoke: self.commit == CommitMode::AtLeastOnce,
                 closing: std::sync::atomic::AtomicBool::new(false),
                 tracker: tracker.clone(),
                 router: router.clone(),
@@ -318,8 +351,6 @@ impl ConsumerBuilder {
         if let Some(router) = &router {
             router.attach(&client);
         }
-        let dead_letters = matches!(self.poison, PoisonPolicy::DeadLetter(_))
-            || matches!(self.failure.recover, Recover::DeadLetter(_));
         let dead_letters = if dead_letters && transactional {
             Some(DeadLetters::deferred(self.dead_letter_limit))
         } else if dead_letters {
@@ -334,8 +365,10 @@ impl ConsumerBuilder {
             core: Arc::new(Core {
                 client,
                 codec,
-                poison: self.poison,
+                poison,
                 failure: self.failure,
+                recover,
+                dead_letter_topic,
                 commit: self.commit,
                 limits: self.limits,
                 dead_letters,
@@ -406,7 +439,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         self.core.client.context().revocations.taken()
     }
 
-    /// In [`CommitMode::Manual`], records handed out and not yet settled.
+    /// In [`CommitMode::AtLeastOnce`], records handed out and not yet settled.
     pub fn unsettled(&self) -> usize {
         self.core.tracker.unsettled()
     }
@@ -449,17 +482,17 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         }))
     }
 
-    /// Marks a record handled. In [`CommitMode::Manual`] the offset stored
+    /// Marks a record handled. In [`CommitMode::AtLeastOnce`] the offset stored
     /// for the next commit moves up to just below the lowest record handed
     /// out and not yet acked, so records may be acked in any order; in
-    /// [`CommitMode::Auto`] this does nothing.
+    /// [`CommitMode::AtMostOnce`] this does nothing.
     pub fn ack(&self, record: &Record<T>) -> Result<()> {
         self.core
             .settle(record.topic(), record.partition(), record.offset())
     }
 
     /// Marks the record an error was raised for handled (a poison pill
-    /// returned under [`PoisonPolicy::Fail`] that the caller dealt with), so
+    /// returned under [`Recover::Fail`] that the caller dealt with), so
     /// commits can move past it. Errors without a record do nothing.
     pub fn ack_error(&self, error: &Error) -> Result<()> {
         match error.record() {
@@ -511,60 +544,84 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         Ok(())
     }
 
-    /// Handles records with `handler` until `shutdown` completes, then
-    /// commits what was handled. A record counts as handled when the handler
+    /// Handles records with `handler` until `shutdown` fires, then commits
+    /// what was handled. A record counts as handled when the handler
     /// returned `Ok`; a failing handler goes through the consumer's
-    /// [`FailurePolicy`] (by default: the loop stops and returns the error,
-    /// with the record's offset not stored). Returns how many records were
-    /// handled.
-    pub async fn run<F, Fut>(&self, shutdown: impl Future<Output = ()>, handler: F) -> Result<u64>
+    /// [`FailurePolicy`] (by default, with no dead-letter topic: the run
+    /// stops with the error, the record's offset not stored). The report
+    /// says what became of the records of each partition.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> kafka_codec::Result<()> {
+    /// use kafka_codec::kafka::{ConsumerBuilder, Consumer, Record, Shutdown};
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
+    /// # #[kafka(topic = "orders")]
+    /// # struct Order { id: u32 }
+    /// async fn bill(record: Record<Order>) -> Result<(), std::io::Error> {
+    ///     println!("{:?}", record.value());
+    ///     Ok(())
+    /// }
+    /// let consumer: Consumer<Order> = ConsumerBuilder::new("localhost:9092", "billing").build()?;
+    /// let report = consumer.run(Shutdown::on_signals()?, bill).await.into_result()?;
+    /// println!("{} handled", report.handled());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// The handler runs on the caller's task, one record at a time, so it
+    /// may borrow and mutate what is around it (`FnMut`, not `'static`);
+    /// a handler for [`Group`](super::Group) or
+    /// [`Partitioned`](super::Partitioned) runs here unchanged.
+    #[must_use = "the report carries the error that stopped the run"]
+    pub async fn run<H, Fut, E>(&self, shutdown: Shutdown, mut handler: H) -> Report
     where
-        F: FnMut(Record<T>) -> Fut,
-        Fut: Future<Output = std::result::Result<(), BoxError>>,
+        H: FnMut(Record<T>) -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+        E: Into<BoxError>,
     {
-        let (handled, outcome) = self.run_counted(shutdown, handler).await;
-        outcome.map(|()| handled)
+        let mut report = Report::default();
+        let mut handler = |r| handler(r).map_err(Into::into);
+        if let Err(e) = self
+            .run_into(shutdown.token().cancelled(), &mut handler, &mut report)
+            .await
+        {
+            report.failed(e);
+        }
+        if let Err(e) = self.finish().await {
+            report.failed(e);
+        }
+        report
     }
 
-    /// [`run`](Self::run) that reports what was handled even when it fails.
-    pub(crate) async fn run_counted<F, Fut>(
+    /// The loop of [`run`](Self::run), counting into `report`, without the
+    /// final commit.
+    pub(crate) async fn run_into<F, Fut>(
         &self,
         shutdown: impl Future<Output = ()>,
-        mut handler: F,
-    ) -> (u64, Result<()>)
+        handler: &mut F,
+        report: &mut Report,
+    ) -> Result<()>
     where
         F: FnMut(Record<T>) -> Fut,
         Fut: Future<Output = std::result::Result<(), BoxError>>,
     {
         tokio::pin!(shutdown);
-        let mut handled = 0u64;
-        let outcome = loop {
+        loop {
             let msg = tokio::select! {
                 biased;
-                () = &mut shutdown => break Ok(()),
-                msg = self.recv() => msg,
+                () = &mut shutdown => return Ok(()),
+                msg = self.recv() => msg?,
             };
-            let msg = match msg {
-                Ok(msg) => msg,
-                Err(e) => break Err(e),
-            };
-            match self
-                .core
-                .process(&msg, &mut handler, shutdown.as_mut())
-                .await
-            {
-                Ok(Outcome::Handled) => handled += 1,
-                Ok(Outcome::Recovered) => {}
-                Ok(Outcome::Abandoned) => break Ok(()),
-                Err(e) => break Err(e),
+            let outcome = self.core.process(&msg, handler, shutdown.as_mut()).await?;
+            report.count(msg.topic(), msg.partition(), outcome);
+            if outcome.end == End::Abandoned {
+                return Ok(());
             }
-        };
-        (handled, outcome.and(self.finish().await))
+        }
     }
 
     /// The commit at the end of a run (manual mode).
     pub(crate) async fn finish(&self) -> Result<()> {
-        if self.core.commit == CommitMode::Manual {
+        if self.core.commit == CommitMode::AtLeastOnce {
             client::commit_final(&self.core.client, self.commit_patience).await
         } else {
             Ok(())

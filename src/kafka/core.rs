@@ -20,8 +20,9 @@ use tracing::Instrument as _;
 use super::client::{self, Client};
 use super::dead_letter::{DeadLetters, Failure};
 use super::metrics;
-use super::policy::{FailurePolicy, PoisonPolicy, Recover};
+use super::policy::{FailurePolicy, Recover};
 use super::record::{self, meta_of, HeaderList, HeaderRef, Raw, Record};
+pub(crate) use super::report::{End, Outcome};
 use super::stats::{bump, ConsumerStats};
 use super::telemetry::{self, Sampler, TraceContext};
 use super::tracker::{Step, Tracker};
@@ -73,25 +74,19 @@ impl Default for HeaderLimits {
 /// there are more than the limit (the reason).
 pub(crate) type Headers<'a> = std::result::Result<HeaderList<'a>, String>;
 
-/// How a record left the core.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// The handler accepted it.
-    Handled,
-    /// It was skipped or dead-lettered (after its retries).
-    Recovered,
-    /// The run was stopped while the record waited for a retry; it is not
-    /// settled and will be delivered again.
-    Abandoned,
-}
-
 /// Everything a consumer needs to turn rdkafka messages into handled,
 /// settled records.
 pub(crate) struct Core<T: KafkaMessage, C: KafkaCodec<T>> {
     pub(crate) client: Arc<Client>,
     pub(crate) codec: C,
-    pub(crate) poison: PoisonPolicy,
+    /// What becomes of records that do not decode.
+    pub(crate) poison: Recover,
+    /// Retries, then what becomes of records whose handler failed.
     pub(crate) failure: FailurePolicy,
+    /// `failure`'s recovery, resolved against the dead-letter topic.
+    pub(crate) recover: Recover,
+    /// Where dead letters go.
+    pub(crate) dead_letter_topic: Option<String>,
     pub(crate) commit: CommitMode,
     pub(crate) limits: HeaderLimits,
     pub(crate) dead_letters: Option<DeadLetters>,
@@ -123,10 +118,12 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     }
 
     /// Takes one message: decodes it, or applies the poison policy and gives
-    /// `None` (or the error, under [`PoisonPolicy::Fail`]).
+    /// `None` (or the error, under [`Recover::Fail`]).
     pub(crate) async fn take(&self, msg: &BorrowedMessage<'_>) -> Result<Option<Record<T>>> {
-        self.take_read(msg, msg.topic(), &self.read_headers(msg), true)
-            .await
+        let taken = self
+            .take_read(msg, msg.topic(), &self.read_headers(msg), true)
+            .await?;
+        Ok(taken.ok())
     }
 
     /// The headers of `msg`, read from librdkafka once for everything the
@@ -142,7 +139,8 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         }
     }
 
-    /// [`take`](Self::take) with the headers already read.
+    /// [`take`](Self::take) with the headers already read: the record, or
+    /// how the poison pill it was ended.
     /// (`topic`: the message's, read from librdkafka and checked as UTF-8
     /// once; `count`: whether to count it as consumed here, or the caller
     /// counts it with its process duration.)
@@ -152,7 +150,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         topic: &str,
         headers: &Headers<'_>,
         count: bool,
-    ) -> Result<Option<Record<T>>> {
+    ) -> Result<std::result::Result<Record<T>, End>> {
         if let Some(dl) = &self.dead_letters {
             dl.saw_one();
         }
@@ -163,7 +161,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         let err = match self.decode(msg, topic, headers) {
             Ok(record) => {
                 bump(&self.stats.decoded);
-                return Ok(Some(record));
+                return Ok(Ok(record));
             }
             Err(err) => err,
         };
@@ -179,11 +177,9 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             error = %err,
             "record could not be decoded"
         );
-        let topic = match &self.poison {
-            PoisonPolicy::Fail => return Err(err),
-            PoisonPolicy::Skip => None,
-            PoisonPolicy::DeadLetter(topic) => Some(topic.as_str()),
-        };
+        if self.poison == Recover::Fail {
+            return Err(err);
+        }
         let meta = err.record().cloned();
         let meta = meta.unwrap_or_else(|| meta_of(msg));
         let message = err.to_string();
@@ -192,10 +188,11 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             message: &message,
             attempts: 1,
         };
-        self.recover(topic, &meta, msg.payload(), &failure)
+        let end = self
+            .recover(self.poison, &meta, msg.payload(), &failure)
             .await
             .map_err(|e| carry(e, &err))?;
-        Ok(None)
+        Ok(Err(end))
     }
 
     /// Takes one message and, when it decodes, runs `handler` on it under
@@ -236,8 +233,8 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         // would cost a reference count up and down per record.
         let mut work = std::pin::pin!(async {
             match self.take_read(msg, topic, &headers, !timed).await? {
-                Some(record) => self.handle(msg, record, handler, stop).await,
-                None => Ok(Outcome::Recovered),
+                Ok(record) => self.handle(msg, record, handler, stop).await,
+                Err(end) => Ok(Outcome::new(end, 0)),
             }
         }
         .instrument(span));
@@ -285,14 +282,14 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             let error = match handler(next).await {
                 Ok(()) => {
                     self.handled(msg.topic(), msg.partition(), msg.offset())?;
-                    return Ok(Outcome::Handled);
+                    return Ok(Outcome::new(End::Handled, attempt - 1));
                 }
                 Err(e) => e,
             };
             if !self.failure.retries(attempt, &error) {
                 let meta = meta_of(msg);
-                self.fail(meta, msg.payload(), error, attempt).await?;
-                return Ok(Outcome::Recovered);
+                let end = self.fail(meta, msg.payload(), error, attempt).await?;
+                return Ok(Outcome::new(end, attempt - 1));
             }
             let delay = self.failure.backoff.delay(attempt);
             metrics::retried(msg.topic(), self.group());
@@ -307,7 +304,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             );
             bump(&self.stats.retries);
             tokio::select! {
-                () = stop.as_mut() => return Ok(Outcome::Abandoned),
+                () = stop.as_mut() => return Ok(Outcome::new(End::Abandoned, attempt)),
                 () = tokio::time::sleep(delay) => {}
             }
             attempt += 1;
@@ -324,30 +321,26 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     }
 
     /// A record's handler failed for the last time after `attempts` tries:
-    /// recover it as the failure policy says, or return the handler's error.
+    /// recover it as the failure policy says (how it ended), or return the
+    /// handler's error.
     pub(crate) async fn fail(
         &self,
         meta: RecordMeta,
         payload: Option<&[u8]>,
         error: BoxError,
         attempts: u32,
-    ) -> Result<()> {
+    ) -> Result<End> {
         telemetry::current_failed("handler");
-        let topic = match &self.failure.recover {
-            Recover::Fail => None,
-            Recover::Skip => Some(None),
-            Recover::DeadLetter(topic) => Some(Some(topic.as_str())),
-        };
-        let outcome = match topic {
-            None => Err(Error::new(ErrorKind::Handler(error))),
-            Some(topic) => {
+        let outcome = match self.recover {
+            Recover::Fail => Err(Error::new(ErrorKind::Handler(error))),
+            recover => {
                 let message = error.to_string();
                 let failure = Failure {
                     kind: "handler",
                     message: &message,
                     attempts,
                 };
-                self.recover(topic, &meta, payload, &failure).await
+                self.recover(recover, &meta, payload, &failure).await
             }
         };
         // Whatever stopped the record keeps it, bytes included.
@@ -360,27 +353,17 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         })
     }
 
-    /// Skips (`topic` is `None`) or dead-letters a record, then settles it.
+    /// Skips or dead-letters a record (`how`, not [`Recover::Fail`]), then
+    /// settles it.
     async fn recover(
         &self,
-        topic: Option<&str>,
+        how: Recover,
         meta: &RecordMeta,
         payload: Option<&[u8]>,
         failure: &Failure<'_>,
-    ) -> Result<()> {
-        match topic {
-            None => {
-                tracing::warn!(
-                    topic = &*meta.topic,
-                    partition = meta.partition,
-                    offset = meta.offset,
-                    kind = failure.kind,
-                    error = failure.message,
-                    "skipping a record"
-                );
-                bump(&self.stats.skipped);
-            }
-            Some(dlq) => {
+    ) -> Result<End> {
+        let end = match (how, self.dead_letter_topic.as_deref()) {
+            (Recover::DeadLetter, Some(dlq)) => {
                 let dl = self.dead_letters.as_ref().ok_or_else(|| {
                     Error::new(ErrorKind::Config("no dead-letter producer".into()))
                 })?;
@@ -396,25 +379,45 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
                     kind = failure.kind,
                     "record dead-lettered"
                 );
+                End::DeadLettered
             }
-        }
-        self.settle(&meta.topic, meta.partition, meta.offset)
+            // The builder refuses dead letters with no topic for them.
+            (Recover::DeadLetter | Recover::Fail, _) => {
+                return Err(Error::new(ErrorKind::Config(
+                    "no dead-letter topic for this recovery".into(),
+                )))
+            }
+            (Recover::Skip, _) => {
+                tracing::warn!(
+                    topic = &*meta.topic,
+                    partition = meta.partition,
+                    offset = meta.offset,
+                    kind = failure.kind,
+                    error = failure.message,
+                    "skipping a record"
+                );
+                bump(&self.stats.skipped);
+                End::Skipped
+            }
+        };
+        self.settle(&meta.topic, meta.partition, meta.offset)?;
+        Ok(end)
     }
 
     /// A record was handed out: track it (manual commits), pausing its
     /// partition when too many of its records are unsettled.
     pub(crate) fn track(&self, topic: &str, partition: i32, offset: i64) {
-        if self.commit == CommitMode::Manual {
+        if self.commit == CommitMode::AtLeastOnce {
             self.tracker.deliver(topic, partition, offset, |step| {
                 pause_or_resume(&self.client, topic, partition, step);
             });
         }
     }
 
-    /// A record is done with: in [`CommitMode::Manual`] the offset just
+    /// A record is done with: in [`CommitMode::AtLeastOnce`] the offset just
     /// below the lowest unsettled one is stored for the next commit.
     pub(crate) fn settle(&self, topic: &str, partition: i32, offset: i64) -> Result<()> {
-        if self.commit != CommitMode::Manual {
+        if self.commit != CommitMode::AtLeastOnce {
             return Ok(());
         }
         let step = self.tracker.settle(topic, partition, offset, |step| {

@@ -13,11 +13,12 @@ use crate::poly::Downcast;
 type Route<Tr> =
     Arc<dyn Fn(RecordMeta, Box<Tr>) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
 
-/// Handlers by concrete type, for a topic that carries many types.
+/// Handlers by concrete type, for a topic that carries many types. Give
+/// any run `move |record| dispatch.handle(record)`.
 ///
 /// ```no_run
 /// # async fn demo() -> kafka_codec::Result<()> {
-/// use kafka_codec::kafka::{ConsumerBuilder, Dispatch};
+/// use kafka_codec::kafka::{Consumer, ConsumerBuilder, Dispatch, Shutdown};
 /// # #[kafka_codec::polymorphic(topic = "entities")]
 /// # trait Entity: std::fmt::Debug {}
 /// # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
@@ -30,8 +31,8 @@ type Route<Tr> =
 ///     .on(|_meta, e: Employee| async move { println!("hello {}", e.name); Ok(()) })
 ///     .on(|_meta, o: Order| async move { println!("bill {}", o.total); Ok(()) })
 ///     .fallback(|meta, other| async move { println!("{other:?} at {}", meta.offset); Ok(()) });
-/// let consumer = ConsumerBuilder::new("localhost:9092", "app").build::<Box<dyn Entity>>()?;
-/// consumer.run(std::future::pending(), |record| dispatch.handle(record)).await?;
+/// let consumer: Consumer<Box<dyn Entity>> = ConsumerBuilder::new("localhost:9092", "app").build()?;
+/// consumer.run(Shutdown::on_signals()?, move |r| dispatch.handle(r)).await.into_result()?;
 /// # Ok(()) }
 /// ```
 pub struct Dispatch<Tr: ?Sized + Downcast> {

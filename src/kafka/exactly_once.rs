@@ -12,9 +12,10 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::consumer::Consumer;
-use super::core::Outcome;
+use super::core::End as RecordEnd;
 use super::policy::Backoff;
 use super::record::Record;
+use super::shutdown::Shutdown;
 use super::transaction::{next_offsets, Outbox, TransactionAction, TransactionalProducer};
 use crate::codec::KafkaCodec;
 use crate::error::{BoxError, Error, ErrorKind, Result};
@@ -47,7 +48,7 @@ pub struct ExactlyOnceReport {
 /// effect once, across crashes, restarts, aborts and rebalances.
 ///
 /// Built by [`ConsumerBuilder::build_exactly_once`](super::ConsumerBuilder::build_exactly_once).
-/// The consumer's [`PoisonPolicy`](super::PoisonPolicy) and
+/// The consumer's poison recovery and
 /// [`FailurePolicy`](super::FailurePolicy) apply inside the transaction:
 /// a record is retried in place, then skipped, dead-lettered (the dead letter
 /// commits with the batch) or, under `Recover::Fail`, the transaction is
@@ -77,7 +78,7 @@ pub struct ExactlyOnceReport {
 /// let mut pipeline = ConsumerBuilder::new("localhost:9092", "invoicing")
 ///     .build_exactly_once::<Order>(producer)?;
 /// let report = pipeline
-///     .run(kafka_codec::kafka::shutdown_on_ctrl_c().cancelled_owned(), |order| async move {
+///     .run(kafka_codec::kafka::Shutdown::on_signals()?, |order| async move {
 ///         let mut out = Outbox::new();
 ///         out.send(&Invoice { order: order.value().id, cents: order.value().cents })?;
 ///         Ok(out)
@@ -183,7 +184,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
     /// starts, or a new consumer starts from the committed offsets.
     pub async fn run<F, Fut>(
         &mut self,
-        shutdown: impl Future<Output = ()>,
+        shutdown: Shutdown,
         mut handler: F,
     ) -> Result<ExactlyOnceReport>
     where
@@ -192,7 +193,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
     {
         // Fused: the batch in hand when it completes is still finished,
         // polling it again must not panic.
-        let shutdown = futures::FutureExt::fuse(shutdown);
+        let shutdown = futures::FutureExt::fuse(shutdown.token().cancelled());
         tokio::pin!(shutdown);
         let mut report = ExactlyOnceReport::default();
         let settings = Settings {
@@ -434,7 +435,7 @@ where
         }
     };
     for msg in batch {
-        if core.process(msg, &mut gather, stop.as_mut()).await? == Outcome::Abandoned {
+        if core.process(msg, &mut gather, stop.as_mut()).await?.end == RecordEnd::Abandoned {
             return Ok(None);
         }
     }

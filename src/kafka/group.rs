@@ -1,11 +1,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use super::consumer::ConsumerBuilder;
+use super::handler::Handler;
 use super::record::Record;
-use crate::error::{BoxError, Error, Result};
+use super::report::Report;
+use super::shutdown::Shutdown;
+use crate::error::BoxError;
 use crate::message::KafkaMessage;
 
 /// N members of one consumer group, each its own rdkafka consumer, run as
@@ -14,20 +15,19 @@ use crate::message::KafkaMessage;
 ///
 /// ```no_run
 /// # async fn demo() -> kafka_codec::Result<()> {
-/// use kafka_codec::kafka::{ConsumerBuilder, Group};
-/// use tokio_util::sync::CancellationToken;
+/// use kafka_codec::kafka::{ConsumerBuilder, Group, Record, Shutdown};
 /// # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
 /// # #[kafka(topic = "orders")]
 /// # struct Order { id: u32 }
-/// let shutdown = CancellationToken::new();
 /// let group = Group::new(ConsumerBuilder::new("localhost:9092", "billing"), 3);
 /// let report = group
-///     .run::<Order, _, _>(shutdown.clone(), |member, record| async move {
-///         println!("member {member}: {:?}", record.value());
-///         Ok(())
+///     .run(Shutdown::on_signals()?, |record: Record<Order>| async move {
+///         println!("{:?}", record.value());
+///         Ok::<_, std::io::Error>(())
 ///     })
-///     .await?;
-/// println!("handled {:?}", report.handled);
+///     .await
+///     .into_result()?;
+/// println!("handled {}", report.handled());
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -36,20 +36,9 @@ pub struct Group {
     members: usize,
 }
 
-/// What a group did.
-#[derive(Debug, Default)]
-pub struct GroupReport {
-    /// Records handled by each member.
-    pub handled: Vec<u64>,
-    /// Errors that stopped members, by member index.
-    pub errors: Vec<(usize, Error)>,
-}
-
-impl GroupReport {
-    /// Records handled by all members.
-    pub fn total(&self) -> u64 {
-        self.handled.iter().sum()
-    }
+tokio::task_local! {
+    /// The index of the group member whose task this is.
+    static MEMBER: usize;
 }
 
 impl Group {
@@ -58,69 +47,82 @@ impl Group {
         Group { builder, members }
     }
 
-    /// Runs every member until `shutdown` is cancelled or the member fails
-    /// for good (its [`FailurePolicy`](super::FailurePolicy) says fail, or
-    /// the dead-letter limit is reached). Each member commits what it
-    /// handled before stopping. A member that fails leaves the group at once,
-    /// so the others take its partitions; the report keeps what it handled
-    /// and its error. Members stopped by `shutdown` leave together, after
-    /// all of them committed. A member leaves on a thread of its own (a
-    /// consumer's close blocks); the run returns once all have left, or
-    /// after 30 s with a warning, a close that hangs left to go on on its
-    /// thread.
-    pub async fn run<T, F, Fut>(
-        self,
-        shutdown: CancellationToken,
-        handler: F,
-    ) -> Result<GroupReport>
+    /// Inside a handler that a [`Group`] runs: the index of the member
+    /// calling it (`0..members`), for logs and per-member counts. `None`
+    /// outside a group's member.
+    pub fn member() -> Option<usize> {
+        MEMBER.try_with(|m| *m).ok()
+    }
+
+    /// Runs every member until `shutdown` fires or the member fails for
+    /// good (its [`FailurePolicy`](super::FailurePolicy) says fail, or the
+    /// dead-letter limit is reached). Each member commits what it handled
+    /// before stopping. A member that fails leaves the group at once, so
+    /// the others take its partitions; the report keeps what it handled and
+    /// its error. Members stopped by `shutdown` leave together, after all of
+    /// them committed. A member leaves on a thread of its own (a consumer's
+    /// close blocks); the run returns once all have left, or after 30 s
+    /// with a warning, a close that hangs left to go on on its thread.
+    #[must_use = "the report carries the error that stopped the run"]
+    pub async fn run<T, H, Fut, E>(self, shutdown: Shutdown, handler: H) -> Report
     where
         T: KafkaMessage,
-        F: Fn(usize, Record<T>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = std::result::Result<(), BoxError>> + Send + 'static,
+        H: Fn(Record<T>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
     {
+        let mut report = Report::default();
         let mut tasks = Vec::with_capacity(self.members);
         for member in 0..self.members {
-            let consumer = self.builder.clone().build::<T>()?;
+            let consumer = match self.builder.clone().build::<T>() {
+                Ok(consumer) => consumer,
+                Err(e) => {
+                    report.failed(e);
+                    shutdown.trigger();
+                    break;
+                }
+            };
             let handler = handler.clone();
             let shutdown = shutdown.clone();
-            tasks.push(tokio::spawn(async move {
-                let (handled, result) = consumer
-                    .run_counted(shutdown.cancelled(), |record| handler(member, record))
+            tasks.push(tokio::spawn(MEMBER.scope(member, async move {
+                let mut report = Report::default();
+                let ran = consumer
+                    .run_into(
+                        shutdown.token().cancelled(),
+                        &mut |r| handler.handle(r),
+                        &mut report,
+                    )
                     .await;
+                // What it handled is committed, failed or not.
+                let ran = ran.and(consumer.finish().await);
                 // A failed member leaves now. The others are handed back,
                 // not dropped: a member leaving starts a rebalance, which
                 // would refuse the others' final commits.
-                let consumer = if result.is_ok() {
-                    Some(consumer)
-                } else {
-                    leave(vec![consumer]).await;
-                    None
-                };
-                (handled, result, consumer)
-            }));
-        }
-        let mut report = GroupReport::default();
-        let mut stopped = Vec::with_capacity(tasks.len());
-        for (member, task) in tasks.into_iter().enumerate() {
-            match task.await {
-                Ok((handled, result, consumer)) => {
-                    report.handled.push(handled);
-                    stopped.extend(consumer);
-                    if let Err(e) = result {
-                        report.errors.push((member, e));
+                let consumer = match ran {
+                    Ok(()) => Some(consumer),
+                    Err(e) => {
+                        tracing::error!(target: "kafka_codec", member, error = %e, "a group member stopped");
+                        report.failed(e);
+                        leave(vec![consumer]).await;
+                        None
                     }
+                };
+                (report, consumer)
+            })));
+        }
+        let mut stopped = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            match task.await {
+                Ok((member, consumer)) => {
+                    report.merge(member);
+                    stopped.extend(consumer);
                 }
-                Err(join) => {
-                    report.handled.push(0);
-                    report
-                        .errors
-                        .push((member, super::client::task_failed("member task", &join)));
-                }
+                Err(join) => report.failed(super::client::task_failed("member task", &join)),
             }
         }
         // Every member has committed; now they may leave.
         leave(stopped).await;
-        Ok(report)
+        report
     }
 }
 
@@ -170,18 +172,6 @@ async fn leave_within<M: Send + 'static>(members: Vec<M>, wait: Duration) {
             "a group member did not leave within {wait:?}; its close goes on on its own thread"
         );
     }
-}
-
-/// A token cancelled on ctrl-c, for graceful shutdown.
-pub fn shutdown_on_ctrl_c() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            t.cancel();
-        }
-    });
-    token
 }
 
 #[cfg(test)]

@@ -21,38 +21,66 @@
 //! * [`embedded`] starts librdkafka's in-process mock cluster, so examples
 //!   and fast tests need no broker.
 //!
+//! # One contract for every run
+//!
+//! Every way of running a handler takes the same three things and returns
+//! the same report:
+//!
+//! | shape | run |
+//! |---|---|
+//! | one consumer | [`Consumer::run`]`(shutdown, handler) -> Report` |
+//! | N members of a group | [`Group::run`]`(shutdown, handler) -> Report` |
+//! | partitions in parallel | [`Partitioned::run`]`(shutdown, handler) -> Report` |
+//! | batches | [`Consumer::run_batches`]`(shutdown, max, wait, handler) -> Report` |
+//! | exactly once | [`ExactlyOnce::run`]`(shutdown, handler) -> Result<ExactlyOnceReport>` |
+//!
+//! * [`Shutdown`]: one signal type, fired by hand, by a future, or by
+//!   SIGTERM and ctrl-c ([`Shutdown::on_signals`]).
+//! * [`Handler`]: an async function of a [`Record`] (or a [`Batch`]) that
+//!   returns `Result<(), E>` for any `E: Into<BoxError>`; a [`Dispatch`]
+//!   (handlers by concrete type) is one too.
+//! * [`Report`]: counts per [`TopicPartition`] (handled, skipped,
+//!   dead-lettered, retried) and the errors that stopped the run;
+//!   [`Report::into_result`] turns it into a `Result`.
+//!
+//! [`Consumer::next`] and [`Consumer::stream`] stay for pull-style use.
+//!
 //! # When things fail
 //!
 //! Every consumer shape runs records through one core: decode, then the
-//! [`PoisonPolicy`] for records that do not decode, then the handler, then
+//! poison recovery for records that do not decode, then the handler, then
 //! the [`FailurePolicy`] for handlers that fail (retry with a [`Backoff`],
-//! then [`Recover`]: fail, skip or dead-letter), then the commit. A
-//! [`DeadLetterLimit`] stops a consumer that dead-letters too much.
+//! then [`Recover`]: fail, skip or dead-letter), then the commit. Commits
+//! are at least once by default ([`CommitMode`]). One setting,
+//! [`ConsumerBuilder::dead_letter_topic`], sends both kinds of failure to a
+//! dead-letter topic. A [`DeadLetterLimit`] stops a consumer that
+//! dead-letters too much.
 //!
 //! ```no_run
 //! # async fn demo() -> kafka_codec::Result<()> {
 //! use std::time::Duration;
 //! use kafka_codec::kafka::{
-//!     Backoff, CommitMode, ConsumerBuilder, DeadLetterLimit, FailurePolicy, PoisonPolicy, Recover,
+//!     Backoff, Consumer, ConsumerBuilder, DeadLetterLimit, FailurePolicy, Record, Shutdown,
 //! };
 //! # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
 //! # #[kafka(topic = "orders")]
 //! # struct Order { id: u32 }
-//! let consumer = ConsumerBuilder::new("localhost:9092", "billing")
-//!     .commit_mode(CommitMode::Manual)                      // at least once
-//!     .policy(PoisonPolicy::DeadLetter("orders.dlq".into())) // undecodable records
+//! let consumer: Consumer<Order> = ConsumerBuilder::new("localhost:9092", "billing")
+//!     .dead_letter_topic("orders.dlq")                    // poison pills and failed records
 //!     .on_failure(
 //!         FailurePolicy::new()                              // failing handlers
 //!             .max_attempts(5)
-//!             .backoff(Backoff::exponential(Duration::from_millis(100), 2.0, Duration::from_secs(5)))
-//!             .recover(Recover::DeadLetter("orders.dlq".into())),
+//!             .backoff(Backoff::exponential(Duration::from_millis(100), 2.0, Duration::from_secs(5))),
 //!     )
 //!     .dead_letter_limit(DeadLetterLimit::none().max_consecutive(100))
-//!     .build::<Order>()?;
-//! consumer.run(std::future::pending(), |record| async move {
-//!     println!("{:?}", record.value());
-//!     Ok(())
-//! }).await?;
+//!     .build()?;
+//! consumer
+//!     .run(Shutdown::on_signals()?, |record: Record<Order>| async move {
+//!         println!("{:?}", record.value());
+//!         Ok::<_, std::io::Error>(())
+//!     })
+//!     .await
+//!     .into_result()?;
 //! # Ok(()) }
 //! ```
 //!
@@ -68,11 +96,14 @@ mod dispatch;
 pub mod embedded;
 mod exactly_once;
 mod group;
+mod handler;
 pub mod metrics;
 mod partitioned;
 mod policy;
 mod producer;
 mod record;
+mod report;
+mod shutdown;
 mod stats;
 mod telemetry;
 mod tracker;
@@ -83,11 +114,14 @@ pub use client::CodecContext;
 pub use consumer::{CommitMode, Consumer, ConsumerBuilder, StartFrom};
 pub use dispatch::Dispatch;
 pub use exactly_once::{ExactlyOnce, ExactlyOnceReport};
-pub use group::{shutdown_on_ctrl_c, Group, GroupReport};
-pub use partitioned::{PartitionReport, Partitioned};
-pub use policy::{Backoff, DeadLetterLimit, FailurePolicy, Permanent, PoisonPolicy, Recover};
+pub use group::Group;
+pub use handler::Handler;
+pub use partitioned::Partitioned;
+pub use policy::{Backoff, DeadLetterLimit, FailurePolicy, Permanent, Recover};
 pub use producer::{Delivery, Producer, ProducerBuilder};
 pub use record::Record;
+pub use report::{Counts, Report, TopicPartition};
+pub use shutdown::Shutdown;
 pub use stats::ConsumerStats;
 pub use telemetry::{Sampling, TraceContext};
 pub use transaction::{

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
@@ -13,8 +13,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{self, Client, CodecContext};
 use super::consumer::Consumer;
-use super::core::{Core, Outcome};
+use super::core::{Core, End};
+use super::handler::Handler;
 use super::record::Record;
+use super::report::{Report, TopicPartition};
+use super::shutdown::Shutdown;
 use crate::codec::KafkaCodec;
 use crate::error::{BoxError, Error, ErrorKind, Result};
 use crate::message::KafkaMessage;
@@ -31,7 +34,7 @@ use crate::message::KafkaMessage;
 /// (`split_partition_queue`) before librdkafka starts fetching them; when
 /// they are revoked, their tasks finish the record in hand (a retry back-off
 /// is cut short and that record left to the next owner) and, in
-/// [`CommitMode::Manual`](super::CommitMode), what was handled is committed
+/// [`CommitMode::AtLeastOnce`](super::CommitMode), what was handled is committed
 /// before the partitions move. Broker outages and coordinator moves are
 /// waited out.
 ///
@@ -39,27 +42,28 @@ use crate::message::KafkaMessage;
 ///
 /// ```no_run
 /// # async fn demo() -> kafka_codec::Result<()> {
-/// use kafka_codec::kafka::{CommitMode, ConsumerBuilder};
-/// use tokio_util::sync::CancellationToken;
+/// use kafka_codec::kafka::{ConsumerBuilder, Partitioned, Record, Shutdown};
 /// # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
 /// # #[kafka(topic = "orders")]
 /// # struct Order { id: u32 }
-/// let orders = ConsumerBuilder::new("localhost:9092", "billing")
-///     .commit_mode(CommitMode::Manual)
-///     .build_partitioned::<Order>()?;
+/// let orders: Partitioned<Order> = ConsumerBuilder::new("localhost:9092", "billing")
+///     .build_partitioned()?
+///     .max_in_flight(8);
 /// let report = orders
-///     .run(CancellationToken::new(), 8, |record| async move {
+///     .run(Shutdown::on_signals()?, |record: Record<Order>| async move {
 ///         println!("{:?}", record.value());
-///         Ok(())
+///         Ok::<_, std::io::Error>(())
 ///     })
 ///     .await
 ///     .into_result()?;
-/// println!("{:?}", report.handled);
+/// println!("{:?}", report.partitions);
 /// # Ok(()) }
 /// ```
 pub struct Partitioned<T: KafkaMessage, C: KafkaCodec<T> = <T as KafkaMessage>::Codec> {
     consumer: Consumer<T, C>,
     router: Arc<Router>,
+    max_in_flight: usize,
+    peak: AtomicUsize,
 }
 
 impl<T: KafkaMessage, C: KafkaCodec<T>> std::fmt::Debug for Partitioned<T, C> {
@@ -71,34 +75,6 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> std::fmt::Debug for Partitioned<T, C> {
     }
 }
 
-/// What a [`Partitioned`] run did.
-#[derive(Debug, Default)]
-#[must_use = "the report carries the error that stopped the run"]
-pub struct PartitionReport {
-    /// Records handled, by topic and partition.
-    pub handled: BTreeMap<(String, i32), u64>,
-    /// The most handlers that ran at once.
-    pub max_concurrency: usize,
-    /// The error that stopped the run, if one did. The consumer has then
-    /// left its group (its partitions moved to the other members).
-    pub error: Option<Error>,
-}
-
-impl PartitionReport {
-    /// Records handled in all partitions.
-    pub fn total(&self) -> u64 {
-        self.handled.values().sum()
-    }
-
-    /// `Err` with the error that stopped the run, else the report.
-    pub fn into_result(mut self) -> Result<Self> {
-        match self.error.take() {
-            Some(e) => Err(e),
-            None => Ok(self),
-        }
-    }
-}
-
 impl<T: KafkaMessage, C: KafkaCodec<T>> Partitioned<T, C> {
     /// Handles a record that arrived on the main queue, in order.
     async fn on_main_queue<F, Fut>(
@@ -106,7 +82,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Partitioned<T, C> {
         msg: &rdkafka::message::BorrowedMessage<'_>,
         handler: &mut F,
         stop: &CancellationToken,
-        report: &mut PartitionReport,
+        report: &mut Report,
     ) -> Result<()>
     where
         F: FnMut(Record<T>) -> Fut,
@@ -115,22 +91,39 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Partitioned<T, C> {
         let stopped = stop.cancelled();
         tokio::pin!(stopped);
         let outcome = self.consumer.core.process(msg, handler, stopped).await?;
-        if let Outcome::Handled = outcome {
-            *report
-                .handled
-                .entry((msg.topic().to_owned(), msg.partition()))
-                .or_default() += 1;
-        }
+        report.count(msg.topic(), msg.partition(), outcome);
         Ok(())
     }
 
     pub(crate) fn new(consumer: Consumer<T, C>, router: Arc<Router>) -> Self {
-        Partitioned { consumer, router }
+        Partitioned {
+            consumer,
+            router,
+            max_in_flight: 8,
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many handlers may run at once across the partitions (default 8).
+    #[must_use]
+    pub fn max_in_flight(mut self, handlers: usize) -> Self {
+        self.max_in_flight = handlers.max(1);
+        self
+    }
+
+    /// The most handlers that ran at once in the last run.
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
     }
 
     /// The partitions assigned to this member now.
-    pub fn partitions(&self) -> Vec<(String, i32)> {
-        let mut parts: Vec<_> = self.router.lock().keys().cloned().collect();
+    pub fn partitions(&self) -> Vec<TopicPartition> {
+        let mut parts: Vec<_> = self
+            .router
+            .lock()
+            .keys()
+            .map(|(topic, partition)| TopicPartition::new(topic.clone(), *partition))
+            .collect();
         parts.sort();
         parts
     }
@@ -148,33 +141,28 @@ impl<T: KafkaMessage, C: KafkaCodec<T> + 'static> Partitioned<T, C> {
     /// dead-letter limit is reached); then commits what was handled. After
     /// a failure the consumer leaves the group, so its partitions move to
     /// the other members at once.
-    pub async fn run<F, Fut>(
-        &self,
-        shutdown: CancellationToken,
-        max_in_flight: usize,
-        handler: F,
-    ) -> PartitionReport
+    #[must_use = "the report carries the error that stopped the run"]
+    pub async fn run<H, Fut, E>(&self, shutdown: Shutdown, handler: H) -> Report
     where
-        F: Fn(Record<T>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = std::result::Result<(), BoxError>> + Send + 'static,
+        H: Fn(Record<T>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
     {
-        let stop = shutdown.child_token();
+        let stop = shutdown.token().child_token();
+        let mut report = Report::default();
         let Some(mut assigned) = self.router.start(stop.clone()) else {
-            return PartitionReport {
-                error: Some(Error::new(ErrorKind::Config(
-                    "a Partitioned consumer runs once; build another".into(),
-                ))),
-                ..PartitionReport::default()
-            };
+            report.failed(Error::new(ErrorKind::Config(
+                "a Partitioned consumer runs once; build another".into(),
+            )));
+            return report;
         };
         let shared = Arc::new(Shared {
-            permits: Semaphore::new(max_in_flight.max(1)),
+            permits: Semaphore::new(self.max_in_flight),
             in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
         });
         let mut tasks = tokio::task::JoinSet::new();
-        let mut report = PartitionReport::default();
-        let mut main_handler = handler.clone();
+        let mut main_handler = |r| handler.handle(r);
         loop {
             tokio::select! {
                 biased;
@@ -199,7 +187,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T> + 'static> Partitioned<T, C> {
                         Err(e) => Err(e),
                     };
                     if let Err(e) = outcome {
-                        report.error.get_or_insert(e);
+                        report.failed(e);
                         stop.cancel();
                     }
                 }
@@ -211,11 +199,12 @@ impl<T: KafkaMessage, C: KafkaCodec<T> + 'static> Partitioned<T, C> {
         // Its partition queues are gone with its tasks, so there is no
         // second run: queues split from now on are dropped at once.
         drop(assigned);
-        report.max_concurrency = shared.peak.load(Ordering::SeqCst);
+        self.peak
+            .store(shared.peak.load(Ordering::SeqCst), Ordering::SeqCst);
         if let Err(e) = self.consumer.finish().await {
-            report.error.get_or_insert(e);
+            report.failed(e);
         }
-        if report.error.is_some() {
+        if !report.errors.is_empty() {
             self.leave().await;
         }
         report
@@ -240,28 +229,23 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Partitioned<T, C> {
 }
 
 fn record_task(
-    report: &mut PartitionReport,
-    joined: std::result::Result<TaskReport, tokio::task::JoinError>,
+    report: &mut Report,
+    joined: std::result::Result<Report, tokio::task::JoinError>,
     stop: &CancellationToken,
 ) {
     match joined {
-        Ok((key, handled, outcome)) => {
-            *report.handled.entry(key).or_default() += handled;
-            if let Err(e) = outcome {
-                report.error.get_or_insert(e);
+        Ok(task) => {
+            if !task.errors.is_empty() {
                 stop.cancel();
             }
+            report.merge(task);
         }
         Err(join) => {
-            report
-                .error
-                .get_or_insert(client::task_failed("partition task", &join));
+            report.failed(client::task_failed("partition task", &join));
             stop.cancel();
         }
     }
 }
-
-type TaskReport = ((String, i32), u64, Result<()>);
 
 struct Shared {
     permits: Semaphore,
@@ -276,38 +260,30 @@ struct PartitionTask<T: KafkaMessage, C: KafkaCodec<T>> {
 }
 
 impl<T: KafkaMessage, C: KafkaCodec<T>> PartitionTask<T, C> {
-    async fn run<F, Fut>(self, mut handler: F) -> TaskReport
-    where
-        F: FnMut(Record<T>) -> Fut,
-        Fut: Future<Output = std::result::Result<(), BoxError>>,
-    {
+    async fn run(self, handler: impl Handler<Record<T>>) -> Report {
         let PartitionTask {
             core,
             shared,
             assigned,
         } = self;
-        let Assigned {
-            topic,
-            partition,
-            queue,
-            slot,
-        } = assigned;
+        let Assigned { queue, slot } = assigned;
         let _done = slot.started();
-        let mut handled = 0u64;
-        let outcome = if slot.stop.is_cancelled() {
-            Ok(())
-        } else {
-            serve(
+        let mut report = Report::default();
+        if !slot.stop.is_cancelled() {
+            let served = serve(
                 &core,
                 &shared,
                 &queue,
                 &slot.stop,
-                &mut handler,
-                &mut handled,
+                &mut |r| handler.handle(r),
+                &mut report,
             )
-            .await
-        };
-        ((topic, partition), handled, outcome)
+            .await;
+            if let Err(e) = served {
+                report.failed(e);
+            }
+        }
+        report
     }
 }
 
@@ -317,7 +293,7 @@ async fn serve<T, C, F, Fut>(
     queue: &StreamPartitionQueue<CodecContext>,
     stop: &CancellationToken,
     handler: &mut F,
-    handled: &mut u64,
+    report: &mut Report,
 ) -> Result<()>
 where
     T: KafkaMessage,
@@ -350,18 +326,16 @@ where
         tokio::pin!(stopped);
         let outcome = core.process(&msg, handler, stopped).await;
         shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-        match outcome? {
-            Outcome::Handled => *handled += 1,
-            Outcome::Recovered => {}
-            Outcome::Abandoned => return Ok(()),
+        let outcome = outcome?;
+        report.count(msg.topic(), msg.partition(), outcome);
+        if outcome.end == End::Abandoned {
+            return Ok(());
         }
     }
 }
 
 /// A partition handed to this member, with its own queue.
 pub(crate) struct Assigned {
-    topic: String,
-    partition: i32,
     queue: StreamPartitionQueue<CodecContext>,
     slot: Slot,
 }
@@ -513,12 +487,7 @@ impl Router {
             let slot = Slot::new(parent.child_token());
             self.lock().insert((topic.clone(), partition), slot.clone());
             tracing::debug!(topic, partition, "partition assigned");
-            let _ = self.tx.send(Assigned {
-                topic,
-                partition,
-                queue,
-                slot,
-            });
+            let _ = self.tx.send(Assigned { queue, slot });
         }
     }
 

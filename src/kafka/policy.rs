@@ -1,15 +1,20 @@
 //! What a consumer does when a record cannot be decoded or its handler fails.
 //!
-//! Two policies, one for each kind of failure:
+//! One recovery, [`Recover`] (fail, skip or dead-letter), for each kind of
+//! failure:
 //!
-//! * [`PoisonPolicy`]: a record that does not decode (a poison pill). No
-//!   retry can fix bytes, so it goes straight to the recovery: fail, skip or
-//!   dead-letter.
-//! * [`FailurePolicy`]: a handler that returned an error. The record is
+//! * a record that does not decode (a poison pill): no retry can fix bytes,
+//!   so it goes straight to its recovery
+//!   ([`ConsumerBuilder::on_poison`](super::ConsumerBuilder::on_poison));
+//! * a handler that returned an error ([`FailurePolicy`]): the record is
 //!   handled again after a [`Backoff`], up to a number of attempts, unless
 //!   the error is declared not retryable ([`Permanent`], or a predicate);
-//!   then the same recovery: fail, skip or dead-letter. Retries happen in
-//!   place, so records of one partition stay in order.
+//!   then its recovery. Retries happen in place, so records of one
+//!   partition stay in order.
+//!
+//! One setting names the dead-letter topic for both,
+//! [`ConsumerBuilder::dead_letter_topic`](super::ConsumerBuilder::dead_letter_topic);
+//! once it is set, both recover by dead-lettering unless told otherwise.
 //!
 //! A [`DeadLetterLimit`] guards against draining a topic into its
 //! dead-letter topic after a bad deploy: past a number of consecutive dead
@@ -25,34 +30,41 @@ use std::time::Duration;
 
 use crate::error::BoxError;
 
-/// What a consumer does with a record it cannot decode (a poison pill).
-/// Nothing is ever dropped silently.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PoisonPolicy {
-    /// Yield the error, which carries the raw record. The default.
+/// Where a record goes that cannot be decoded (a poison pill), or whose
+/// handler failed for the last time. Nothing is ever dropped silently.
+///
+/// The default for both is [`DeadLetter`](Self::DeadLetter) when the
+/// consumer has a
+/// [`dead_letter_topic`](super::ConsumerBuilder::dead_letter_topic), else
+/// [`Fail`](Self::Fail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recover {
+    /// Stop: the run returns the error, which carries the record (topic,
+    /// partition, offset and raw bytes); the record is not marked handled,
+    /// so it is delivered again after a restart (`next` returns the error
+    /// instead).
     Fail,
     /// Log it, count it, mark it handled and move on.
     Skip,
-    /// Republish the raw key, value and headers to this topic with error
-    /// headers (see [`headers`](crate::headers)); mark the source record
-    /// handled only once the dead letter was acknowledged.
-    DeadLetter(String),
+    /// Republish the original key, value and headers, byte for byte, to the
+    /// consumer's [`dead_letter_topic`](super::ConsumerBuilder::dead_letter_topic)
+    /// with error headers (see [`headers`](crate::headers): the kind, the
+    /// message, the attempt count, the source topic, partition and offset);
+    /// mark the source record handled only once the dead letter was
+    /// acknowledged.
+    DeadLetter,
 }
 
-/// Where a record goes once its handler has failed for the last time.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Recover {
-    /// Stop: the run returns the handler's error; the record is not marked
-    /// handled, so it is delivered again after a restart. The default.
-    #[default]
-    Fail,
-    /// Log it, count it, mark it handled and move on.
-    Skip,
-    /// Republish the original key, value and headers, byte for byte, to this
-    /// topic with error headers (kind `handler`, the message, the attempt
-    /// count, the source topic, partition and offset); mark the source
-    /// record handled only once the dead letter was acknowledged.
-    DeadLetter(String),
+impl Recover {
+    /// `explicit` if one was chosen, else the default: dead letters when
+    /// there is a topic for them.
+    pub(crate) fn resolve(explicit: Option<Recover>, dead_letter_topic: bool) -> Recover {
+        match explicit {
+            Some(r) => r,
+            None if dead_letter_topic => Recover::DeadLetter,
+            None => Recover::Fail,
+        }
+    }
 }
 
 /// How long to wait before the next attempt.
@@ -127,7 +139,8 @@ type Classifier = Arc<dyn Fn(&BoxError) -> bool + Send + Sync>;
 
 /// What a consumer does when its handler fails: retry, then recover.
 ///
-/// The default retries nothing and fails, as a plain `?` would.
+/// The default retries nothing, then recovers as the consumer's default
+/// (dead letters when it has a dead-letter topic, else fail).
 ///
 /// ```
 /// use std::time::Duration;
@@ -137,7 +150,7 @@ type Classifier = Arc<dyn Fn(&BoxError) -> bool + Send + Sync>;
 ///     .max_attempts(4)                                   // 1 try + 3 retries
 ///     .backoff(Backoff::exponential(Duration::from_millis(50), 2.0, Duration::from_secs(2)))
 ///     .not_retryable::<std::num::ParseIntError>()
-///     .recover(Recover::DeadLetter("orders.dlq".into()));
+///     .recover(Recover::Skip);
 /// # let _ = policy;
 /// ```
 #[derive(Clone, Default)]
@@ -145,7 +158,7 @@ pub struct FailurePolicy {
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Backoff,
     not_retryable: Vec<Classifier>,
-    pub(crate) recover: Recover,
+    pub(crate) recover: Option<Recover>,
 }
 
 impl fmt::Debug for FailurePolicy {
@@ -199,10 +212,11 @@ impl FailurePolicy {
         self
     }
 
-    /// Where a record goes after its last failed attempt (default: fail).
+    /// Where a record goes after its last failed attempt (default: dead
+    /// letters when the consumer has a dead-letter topic, else fail).
     #[must_use]
     pub fn recover(mut self, recover: Recover) -> Self {
-        self.recover = recover;
+        self.recover = Some(recover);
         self
     }
 

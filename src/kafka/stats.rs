@@ -25,7 +25,7 @@ impl ConsumerStats {
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
     }
-    /// Records skipped: poison pills under [`PoisonPolicy::Skip`](super::PoisonPolicy::Skip)
+    /// Records skipped: poison pills under [`Recover::Skip`](super::Recover::Skip)
     /// and handler failures under [`Recover::Skip`](super::Recover::Skip).
     pub fn skipped(&self) -> u64 {
         self.skipped.load(Ordering::Relaxed)

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_codec::kafka::Record;
-use tokio_util::sync::CancellationToken;
+use kafka_codec::kafka::Shutdown;
 
 use super::kafka::Numbered;
 
@@ -43,7 +43,7 @@ pub async fn drive<F: Future<Output = ()>>(
     seen: &Seen,
     n: usize,
     fault: Option<(usize, F)>,
-    done: &CancellationToken,
+    done: &Shutdown,
 ) {
     let mut fault = fault;
     while distinct(seen) < n {
@@ -55,7 +55,7 @@ pub async fn drive<F: Future<Output = ()>>(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    done.cancel();
+    done.trigger();
 }
 
 /// How often a record may be handled: once, plus once more for the

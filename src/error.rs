@@ -212,6 +212,11 @@ pub enum ErrorKind {
         /// The message type.
         type_name: &'static str,
     },
+    /// The record has no value: a tombstone, how a compacted topic deletes
+    /// a key. A consumer of `T` skips it (counted as skipped); a consumer
+    /// of `Option<T>` receives it as `None`.
+    #[error("the record is a tombstone (no value); consume Option<T> to receive tombstones")]
+    Tombstone,
     /// A client was configured or used in a way that cannot work (a
     /// required librdkafka property missing, a one-shot consumer run
     /// twice): fix the code or the configuration.
@@ -251,6 +256,7 @@ impl ErrorKind {
             ErrorKind::Handler(_) => "handler",
             ErrorKind::DeadLetterLimit { .. } => "dead_letter_limit",
             ErrorKind::NoTopic { .. } => "no_topic",
+            ErrorKind::Tombstone => "tombstone",
             ErrorKind::Config(_) => "config",
             ErrorKind::Task(_) => "task",
             ErrorKind::Other(_) => "other",

@@ -24,7 +24,7 @@ pub use codec::MsgPack;
 pub use codec::{Codecs, Hints, Json, KafkaCodec, Limits};
 pub use error::{BoxError, Error, ErrorKind, Position, RecordMeta, Result};
 pub use inherit::Flatten;
-pub use message::{KafkaMessage, ToKey};
+pub use message::{FromKey, KafkaMessage, ToKey};
 pub use poly::{Downcast, Polymorphic, Registry};
 
 /// Derives [`KafkaMessage`](trait@KafkaMessage). See the crate docs for the

@@ -95,6 +95,14 @@ pub trait KafkaMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
         codec.decode_hinted(bytes, hints)
     }
 
+    /// The value a record without one (a tombstone) stands for: `None` for
+    /// types that cannot stand for one (the consumer skips the record),
+    /// `Some(None)` for `Option<T>`.
+    #[doc(hidden)]
+    fn __tombstone() -> Option<Self> {
+        None
+    }
+
     /// Checks that the type can be used at all: for trait objects, that no two
     /// registered types share a tag. Producers and consumers call it once at
     /// construction.
@@ -114,6 +122,77 @@ pub trait KafkaMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
         Self::decode_with(&Self::Codec::default(), bytes, &Hints::NONE)
     }
+}
+
+/// A message or a tombstone: a consumer of `Option<T>` receives records
+/// without a value (tombstones, how compacted topics delete a key) as
+/// `None`, and every other record as `T` would. Send a tombstone with
+/// [`Producer::tombstone`](crate::kafka::Producer::tombstone).
+///
+/// ```no_run
+/// # async fn demo() -> kafka_codec::Result<()> {
+/// use kafka_codec::kafka::{Consumer, ConsumerBuilder};
+/// # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
+/// # #[kafka(topic = "users")]
+/// # struct User { #[kafka(key)] id: u64 }
+/// let users: Consumer<Option<User>> = ConsumerBuilder::new("localhost:9092", "cache").build()?;
+/// let record = users.next().await?;
+/// match record.value() {
+///     Some(user) => println!("upsert {}", user.id),
+///     None => println!("delete {:?}", record.key_as::<u64>()?),
+/// }
+/// # Ok(()) }
+/// ```
+impl<T: KafkaMessage> KafkaMessage for Option<T> {
+    type Codec = crate::codec::OrTombstone<T::Codec>;
+    const NAME: &'static str = T::NAME;
+    const TOPIC: Option<&'static str> = T::TOPIC;
+    const VERSION: Option<u32> = T::VERSION;
+
+    fn type_name(&self) -> &str {
+        self.as_ref().map_or(T::NAME, KafkaMessage::type_name)
+    }
+
+    fn version(&self) -> Option<u32> {
+        self.as_ref().map_or(T::VERSION, KafkaMessage::version)
+    }
+
+    fn write_key(&self, buf: &mut Vec<u8>) -> bool {
+        self.as_ref().is_some_and(|v| v.write_key(buf))
+    }
+
+    fn decode_with<C: KafkaCodec<Self> + ?Sized>(
+        codec: &C,
+        bytes: &[u8],
+        hints: &Hints<'_>,
+    ) -> Result<Self> {
+        // `OrTombstone` decodes through `T::decode_with`: its content-type
+        // check, versions and fast path.
+        codec.decode_hinted(bytes, hints)
+    }
+
+    fn check() -> Result<()> {
+        T::check()
+    }
+
+    fn __tombstone() -> Option<Self> {
+        Some(None)
+    }
+}
+
+/// Raw bytes as a message: a consumer of `Vec<u8>` reads every record of
+/// its topics, whatever its content type (for inspection tools and
+/// forwarders); a producer sends the bytes as they are.
+impl KafkaMessage for Vec<u8> {
+    type Codec = crate::codec::Bytes;
+    const NAME: &'static str = "bytes";
+}
+
+/// Any JSON as a message: a consumer of `serde_json::Value` reads every JSON
+/// record of its topics, whatever its type, for inspection and routing.
+impl KafkaMessage for serde_json::Value {
+    type Codec = crate::codec::Json;
+    const NAME: &'static str = "json";
 }
 
 /// A value that can be a record key. Keys are written so that any Kafka
@@ -201,5 +280,80 @@ impl ToKey for uuid::Uuid {
         let mut text = uuid::Uuid::encode_buffer();
         buf.extend_from_slice(self.hyphenated().encode_lower(&mut text).as_bytes());
         true
+    }
+}
+
+/// A key read back from a record's bytes: the other half of [`ToKey`], as
+/// [`Record::key_as`](crate::kafka::Record::key_as) uses it.
+pub trait FromKey: Sized {
+    /// Reads a key; `Err` says why the bytes are not one.
+    fn from_key(bytes: &[u8]) -> std::result::Result<Self, String>;
+}
+
+fn key_text(bytes: &[u8]) -> std::result::Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))
+}
+
+impl FromKey for String {
+    fn from_key(bytes: &[u8]) -> std::result::Result<Self, String> {
+        key_text(bytes).map(str::to_owned)
+    }
+}
+
+impl FromKey for Vec<u8> {
+    fn from_key(bytes: &[u8]) -> std::result::Result<Self, String> {
+        Ok(bytes.to_vec())
+    }
+}
+
+impl FromKey for bytes::Bytes {
+    fn from_key(bytes: &[u8]) -> std::result::Result<Self, String> {
+        Ok(bytes::Bytes::copy_from_slice(bytes))
+    }
+}
+
+macro_rules! parsed_keys {
+    ($($t:ty),*) => {$(
+        impl FromKey for $t {
+            fn from_key(bytes: &[u8]) -> std::result::Result<Self, String> {
+                let text = key_text(bytes)?;
+                text.parse()
+                    .map_err(|e| format!("{text:?} is not a {}: {e}", stringify!($t)))
+            }
+        }
+    )*};
+}
+
+parsed_keys!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, char, bool);
+
+#[cfg(feature = "uuid")]
+impl FromKey for uuid::Uuid {
+    fn from_key(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let text = key_text(bytes)?;
+        uuid::Uuid::parse_str(text).map_err(|e| format!("{text:?} is not a UUID: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::{FromKey, ToKey};
+
+    fn round_trip<K: ToKey + FromKey + PartialEq + std::fmt::Debug>(key: K) {
+        let mut buf = Vec::new();
+        assert!(key.write_key(&mut buf));
+        assert_eq!(K::from_key(&buf).unwrap(), key);
+    }
+
+    #[test]
+    fn keys_read_back_as_written() {
+        round_trip("ada".to_owned());
+        round_trip(-42i64);
+        round_trip(u128::MAX);
+        round_trip(true);
+        round_trip(vec![0u8, 255]);
+        #[cfg(feature = "uuid")]
+        round_trip(uuid::Uuid::from_u128(7));
+        assert!(u32::from_key(b"-1").unwrap_err().contains("not a u32"));
+        assert!(String::from_key(&[0xff]).unwrap_err().contains("UTF-8"));
     }
 }

@@ -626,3 +626,159 @@ async fn a_type_without_a_topic_and_a_missing_transactional_id_have_kinds() {
         "{err}"
     );
 }
+
+fn numbered(seq: u32) -> kafka::Numbered {
+    kafka::Numbered {
+        seq,
+        body: format!("record {seq}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstones_reach_an_option_consumer_and_a_plain_one_skips_them() {
+    let broker = kafka::broker();
+    let topic = kafka::fresh("tombstones");
+    kafka::create_topic(&broker, &topic, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    producer.send_to(&topic, &numbered(1)).await.unwrap();
+    let deleted = producer.tombstone(&topic, &1u32).await.unwrap();
+    producer.send_to(&topic, &numbered(2)).await.unwrap();
+
+    // A consumer of Option<T>: the delete arrives as None, with its key.
+    let options: kafka_codec::kafka::Consumer<Option<kafka::Numbered>> =
+        kafka::consumer(&broker, &kafka::fresh("g"))
+            .topics(&[&topic])
+            .build()
+            .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let record = kafka::within(&broker, options.next()).await.unwrap();
+        options.ack(&record).unwrap();
+        got.push((record.key_as::<u32>().unwrap(), record.value().clone()));
+    }
+    assert_eq!(
+        got,
+        [
+            (Some(1), Some(numbered(1))),
+            (Some(1), None),
+            (Some(2), Some(numbered(2))),
+        ]
+    );
+
+    // A consumer of T: not poison (the default poison recovery fails the
+    // run); skipped, counted, committed past.
+    let group = kafka::fresh("g");
+    let plain = kafka::consumer(&broker, &group)
+        .topics(&[&topic])
+        .build::<kafka::Numbered>()
+        .unwrap();
+    let shutdown = Shutdown::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (stop, s) = (shutdown.clone(), seen.clone());
+    let report = kafka::within(
+        &broker,
+        plain.run(shutdown, move |r: Record<kafka::Numbered>| {
+            let mut s = s.lock().unwrap();
+            s.push(r.value().seq);
+            if s.len() == 2 {
+                stop.trigger();
+            }
+            async { Ok::<_, kafka_codec::BoxError>(()) }
+        }),
+    )
+    .await
+    .into_result()
+    .unwrap();
+    assert_eq!(*seen.lock().unwrap(), [1, 2]);
+    let counts = report.partitions[&kafka_codec::kafka::TopicPartition::new(&topic, 0)];
+    assert_eq!((counts.handled, counts.skipped), (2, 1), "{report:?}");
+    drop(plain);
+    let committed = kafka::committed_offsets(&broker.servers, &group, &topic);
+    assert!(
+        committed.get(&0).is_some_and(|&next| next > deleted.offset),
+        "committed past the tombstone: {committed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_send_options_and_typed_keys_round_trip() {
+    let broker = kafka::broker();
+    let topic = kafka::fresh("options");
+    kafka::create_topic(&broker, &topic, 2).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let at = 1_700_000_000_123;
+    let options = kafka_codec::kafka::SendOptions::new()
+        .header("tenant", "acme")
+        .key(&uuid::Uuid::from_u128(42))
+        .partition(1)
+        .timestamp(at);
+    let delivery = producer
+        .send_opts(&topic, &numbered(7), &options)
+        .await
+        .unwrap();
+    assert_eq!(delivery.partition, 1);
+    if broker.embedded.is_some() {
+        // librdkafka's mock cluster answers every produce with a log-append
+        // time of its own (1234), which librdkafka reports in its place.
+        assert!(delivery.timestamp.is_some(), "{delivery:?}");
+    } else {
+        assert_eq!(
+            delivery.timestamp,
+            Some(at),
+            "the delivery report carries the timestamp"
+        );
+    }
+    let consumer: kafka_codec::kafka::Consumer<kafka::Numbered> =
+        kafka::consumer(&broker, &kafka::fresh("g"))
+            .topics(&[&topic])
+            .build()
+            .unwrap();
+    let record = kafka::within(&broker, consumer.next()).await.unwrap();
+    assert_eq!(record.value(), &numbered(7));
+    assert_eq!(record.partition(), 1);
+    assert_eq!(record.timestamp(), Some(at));
+    assert_eq!(record.header("tenant"), Some(&b"acme"[..]));
+    assert_eq!(
+        record.header(headers::TYPE),
+        Some(&b"Numbered"[..]),
+        "the producer's own headers stay"
+    );
+    assert_eq!(
+        record.key_as::<uuid::Uuid>().unwrap(),
+        Some(uuid::Uuid::from_u128(42)),
+        "the key set for this send, in place of the type's"
+    );
+    let err = record.key_as::<u64>().unwrap_err();
+    assert_eq!(
+        err.record().map(|m| m.offset),
+        Some(record.offset()),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untyped_consumers_read_any_record() {
+    let broker = kafka::broker();
+    let topic = kafka::fresh("untyped");
+    kafka::create_topic(&broker, &topic, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    producer.send_to(&topic, &numbered(3)).await.unwrap();
+    let json: kafka_codec::kafka::Consumer<serde_json::Value> =
+        kafka::consumer(&broker, &kafka::fresh("g"))
+            .topics(&[&topic])
+            .build()
+            .unwrap();
+    let record = kafka::within(&broker, json.next()).await.unwrap();
+    assert_eq!(record.value()["seq"], 3);
+    assert_eq!(record.value()["body"], "record 3");
+    let bytes: kafka_codec::kafka::Consumer<Vec<u8>> = kafka::consumer(&broker, &kafka::fresh("g"))
+        .topics(&[&topic])
+        .build()
+        .unwrap();
+    let record = kafka::within(&broker, bytes.next()).await.unwrap();
+    assert_eq!(
+        record.value(),
+        &numbered(3).to_bytes().unwrap(),
+        "a JSON record, read as bytes"
+    );
+}

@@ -66,7 +66,7 @@ pub use fast_path::{FastPath, SerdeCodec};
 pub use json::Json;
 #[cfg(feature = "msgpack")]
 pub use msgpack::MsgPack;
-pub use raw::{Bytes, Utf8};
+pub use raw::{Bytes, OrTombstone, Utf8};
 
 /// Encodes values of type `T` into bytes and decodes them back.
 ///

@@ -1,11 +1,15 @@
 //! Pass-through codecs for payloads that are already bytes or text.
 
-use super::{KafkaCodec, Limits};
-use crate::error::{Error, Position, Result};
+use super::{Hints, KafkaCodec, Limits};
+use crate::error::{Error, ErrorKind, Position, Result};
+use crate::message::KafkaMessage;
 
 /// Raw bytes, passed through untouched: `application/octet-stream`.
 ///
-/// Works for `Vec<u8>` and [`bytes::Bytes`]. Only the size limit applies.
+/// Works for `Vec<u8>` and [`bytes::Bytes`]. Only the size limit applies,
+/// and it reads records of any content type: bytes are what every record
+/// is, so a consumer of `Vec<u8>` (an inspection tool, a forwarder) reads
+/// them all.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bytes {
     limits: Limits,
@@ -27,6 +31,9 @@ impl KafkaCodec<Vec<u8>> for Bytes {
     fn content_type(&self) -> &str {
         Self::CONTENT_TYPE
     }
+    fn accepts(&self, _content_type: &str) -> bool {
+        true
+    }
     fn encode(&self, value: &Vec<u8>, buf: &mut Vec<u8>) -> Result<()> {
         buf.extend_from_slice(value);
         Ok(())
@@ -40,6 +47,9 @@ impl KafkaCodec<Vec<u8>> for Bytes {
 impl KafkaCodec<bytes::Bytes> for Bytes {
     fn content_type(&self) -> &str {
         Self::CONTENT_TYPE
+    }
+    fn accepts(&self, _content_type: &str) -> bool {
+        true
     }
     fn encode(&self, value: &bytes::Bytes, buf: &mut Vec<u8>) -> Result<()> {
         buf.extend_from_slice(value);
@@ -88,5 +98,37 @@ impl KafkaCodec<String> for Utf8 {
                 bytes,
             )),
         }
+    }
+}
+
+/// The codec of `Option<T>`: `T`'s codec `C` for values, and `None` for a
+/// record without one (a tombstone, which the consumer hands over without
+/// decoding). A tombstone has no bytes to encode: send it with
+/// [`Producer::tombstone`](crate::kafka::Producer::tombstone).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrTombstone<C>(pub C);
+
+impl<T: KafkaMessage, C: KafkaCodec<T>> KafkaCodec<Option<T>> for OrTombstone<C> {
+    fn content_type(&self) -> &str {
+        self.0.content_type()
+    }
+    fn accepts(&self, content_type: &str) -> bool {
+        self.0.accepts(content_type)
+    }
+    fn encode(&self, value: &Option<T>, buf: &mut Vec<u8>) -> Result<()> {
+        match value {
+            Some(value) => value.encode_with(&self.0, buf),
+            None => Err(Error::new(ErrorKind::Encode {
+                content_type: self.0.content_type().to_owned().into(),
+                source: "a tombstone has no value to encode: send it with Producer::tombstone"
+                    .into(),
+            })),
+        }
+    }
+    fn decode(&self, bytes: &[u8]) -> Result<Option<T>> {
+        T::decode_with(&self.0, bytes, &Hints::NONE).map(Some)
+    }
+    fn decode_hinted(&self, bytes: &[u8], hints: &Hints<'_>) -> Result<Option<T>> {
+        T::decode_with(&self.0, bytes, hints).map(Some)
     }
 }

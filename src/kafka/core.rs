@@ -28,7 +28,7 @@ use super::telemetry::{self, Sampler, TraceContext};
 use super::tracker::{Step, Tracker};
 use super::CommitMode;
 use crate::codec::{Hints, KafkaCodec};
-use crate::error::{BoxError, Error, ErrorKind, Position, RecordMeta, Result};
+use crate::error::{BoxError, Error, ErrorKind, RecordMeta, Result};
 use crate::headers;
 use crate::message::KafkaMessage;
 
@@ -165,6 +165,19 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             }
             Err(err) => err,
         };
+        if matches!(err.kind(), ErrorKind::Tombstone) {
+            // Not poison: a delete this consumer's type cannot stand for.
+            tracing::debug!(
+                target: "kafka_codec",
+                topic,
+                partition = msg.partition(),
+                offset = msg.offset(),
+                "skipping a tombstone (consume Option<T> to receive them)"
+            );
+            bump(&self.stats.skipped);
+            self.settle(topic, msg.partition(), msg.offset())?;
+            return Ok(Err(End::Skipped));
+        }
         let kind = err.kind().name();
         metrics::decode_failed(topic, self.group(), kind);
         telemetry::current_failed(kind);
@@ -455,13 +468,11 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             return Err(over(why, Raw::copy(msg, topic, headers)));
         }
         let Some(payload) = msg.payload() else {
-            return Err(Error::malformed(
-                self.codec.content_type().to_owned(),
-                Position::Unknown,
-                "the record has no value (a tombstone)",
-                &[],
-            )
-            .at_record(Raw::copy(msg, topic, headers).meta()));
+            let raw = Raw::copy(msg, topic, headers);
+            return match T::__tombstone() {
+                Some(value) => Ok(Record::new(raw, value)),
+                None => Err(Error::new(ErrorKind::Tombstone).at_record(raw.meta())),
+            };
         };
         let decoded = (|| {
             // `decode_with` refuses a content type the codec does not read.

@@ -25,6 +25,91 @@ pub struct Delivery {
     pub partition: i32,
     /// The offset.
     pub offset: i64,
+    /// The record's timestamp in milliseconds since the Unix epoch (the
+    /// producer's, or the broker's on a topic with `LogAppendTime`), when
+    /// the broker said.
+    pub timestamp: Option<i64>,
+}
+
+/// What a single send may set beyond its message: extra headers, a key in
+/// place of the type's, a partition, a timestamp. See
+/// [`Producer::send_opts`].
+///
+/// ```
+/// use kafka_codec::kafka::SendOptions;
+/// let options = SendOptions::new()
+///     .header("tenant", "acme")
+///     .key(&"order-42")
+///     .partition(3)
+///     .timestamp(1_700_000_000_000);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    headers: Vec<(String, Vec<u8>)>,
+    key: Option<Vec<u8>>,
+    partition: Option<i32>,
+    timestamp: Option<i64>,
+}
+
+impl SendOptions {
+    /// No options: the send as [`Producer::send_to`] makes it.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a header (after the ones the producer writes).
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The record's key, in place of the one the type writes.
+    #[must_use]
+    pub fn key<K: ToKey + ?Sized>(mut self, key: &K) -> Self {
+        let mut bytes = Vec::new();
+        self.key = key.write_key(&mut bytes).then_some(bytes);
+        self
+    }
+
+    /// The partition, in place of the partitioner's choice.
+    #[must_use]
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// The record's timestamp in milliseconds since the Unix epoch, in
+    /// place of the send time.
+    #[must_use]
+    pub fn timestamp(mut self, millis: i64) -> Self {
+        self.timestamp = Some(millis);
+        self
+    }
+
+    /// Applies these options to a record encoded into `buf`.
+    fn apply(&self, mut encoded: Encoded, buf: &mut Vec<u8>) -> Encoded {
+        if let Some(key) = &self.key {
+            // The key follows the payload in the buffer.
+            buf.truncate(encoded.end().unwrap_or(0));
+            buf.extend_from_slice(key);
+            encoded.has_key = true;
+        }
+        for (name, value) in &self.headers {
+            encoded.headers = encoded.headers.insert(Header {
+                key: name,
+                value: Some(value),
+            });
+        }
+        if let Some(p) = self.partition {
+            encoded.partition = p;
+        }
+        if let Some(t) = self.timestamp {
+            encoded.timestamp = t;
+        }
+        encoded
+    }
 }
 
 /// Buffers kept for reuse; more than this many in flight allocate afresh.
@@ -225,6 +310,34 @@ impl Producer {
         .await
     }
 
+    /// Sends a message to `topic` with per-send [`SendOptions`]: extra
+    /// headers, a key, a partition, a timestamp.
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: kafka_codec::kafka::Producer) -> kafka_codec::Result<()> {
+    /// use kafka_codec::kafka::SendOptions;
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
+    /// # struct Order { id: u32 }
+    /// let options = SendOptions::new().header("tenant", "acme").partition(0);
+    /// let delivery = producer.send_opts("orders", &Order { id: 7 }, &options).await?;
+    /// println!("at {}@{}, time {:?}", delivery.partition, delivery.offset, delivery.timestamp);
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_opts<T: KafkaMessage>(
+        &self,
+        topic: &str,
+        message: &T,
+        options: &SendOptions,
+    ) -> Result<Delivery> {
+        let codec = T::Codec::default();
+        self.send_encoded(
+            topic,
+            |buf| Ok(options.apply(encode_message(message, &codec, buf)?, buf)),
+            Propagate::Trace,
+        )
+        .await
+    }
+
     /// Sends any serializable value as JSON, with an optional key, for
     /// values without the derive.
     pub async fn send_value<K, V>(
@@ -348,6 +461,21 @@ impl Producer {
             self.shared.resets.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Sends a tombstone for `key` to `topic`: a record with the key and
+    /// no value, how a compacted topic deletes a key. A consumer of
+    /// `Option<T>` receives it as `None`; a consumer of `T` skips it.
+    pub async fn tombstone<K: ToKey + ?Sized>(&self, topic: &str, key: &K) -> Result<Delivery> {
+        self.send_encoded(
+            topic,
+            |buf| {
+                let has_key = key.write_key(buf);
+                Ok(Encoded::new(None, has_key, OwnedHeaders::new()))
+            },
+            Propagate::Trace,
+        )
+        .await
     }
 
     /// Sends bytes as they are, headers included (a `traceparent` among
@@ -475,20 +603,61 @@ pub(crate) fn default_topic<T: KafkaMessage>() -> Result<&'static str> {
 }
 
 /// A record encoded into a buffer: the payload (when there is one) up to
-/// `end`, then the key; plus its headers.
+/// its end, then the key; plus its headers, and the partition and timestamp
+/// a sender chose.
+///
+/// Laid out in 32 bytes, with sentinels in place of `Option`s: it is held
+/// across the queueing await, so every byte here is a byte of each send's
+/// future (see BENCHMARKS: a future over glibc's small-request limit made
+/// the allocator consolidate at each send).
 #[derive(Debug)]
 pub(crate) struct Encoded {
-    /// Where the payload ends in the buffer (`None`: no payload).
-    pub(crate) end: Option<usize>,
+    /// Where the payload ends in the buffer; [`NO_PAYLOAD`]: no payload.
+    end: usize,
+    pub(crate) headers: OwnedHeaders,
+    /// The sender's timestamp; [`NO_TIMESTAMP`]: none.
+    timestamp: i64,
+    /// The sender's partition; -1 (librdkafka's "unassigned"): none.
+    partition: i32,
     /// Whether the rest of the buffer is a key.
     pub(crate) has_key: bool,
-    pub(crate) headers: OwnedHeaders,
 }
 
+const NO_PAYLOAD: usize = usize::MAX;
+const NO_TIMESTAMP: i64 = i64::MIN;
+const NO_PARTITION: i32 = -1;
+
 impl Encoded {
+    pub(crate) fn new(end: Option<usize>, has_key: bool, headers: OwnedHeaders) -> Self {
+        Encoded {
+            end: end.unwrap_or(NO_PAYLOAD),
+            headers,
+            timestamp: NO_TIMESTAMP,
+            partition: NO_PARTITION,
+            has_key,
+        }
+    }
+
+    /// Where the payload ends, if there is one.
+    pub(crate) fn end(&self) -> Option<usize> {
+        (self.end != NO_PAYLOAD).then_some(self.end)
+    }
+
+    fn place(&self) -> (Option<i32>, Option<i64>) {
+        (
+            (self.partition != NO_PARTITION).then_some(self.partition),
+            (self.timestamp != NO_TIMESTAMP).then_some(self.timestamp),
+        )
+    }
+
     /// The record to queue, borrowing `buf`, the buffer it was encoded into.
     pub(crate) fn record<'a>(self, topic: &'a str, buf: &'a [u8]) -> FutureRecord<'a, [u8], [u8]> {
-        record_of(self.end, self.has_key, topic, buf, self.headers)
+        let (partition, timestamp) = self.place();
+        with_place(
+            record_of(self.end(), self.has_key, topic, buf, self.headers),
+            partition,
+            timestamp,
+        )
     }
 
     /// [`record`](Self::record) keeping this one (its headers copied): for
@@ -498,8 +667,28 @@ impl Encoded {
         topic: &'a str,
         buf: &'a [u8],
     ) -> FutureRecord<'a, [u8], [u8]> {
-        record_of(self.end, self.has_key, topic, buf, self.headers.clone())
+        let (partition, timestamp) = self.place();
+        with_place(
+            record_of(self.end(), self.has_key, topic, buf, self.headers.clone()),
+            partition,
+            timestamp,
+        )
     }
+}
+
+/// Sets the partition and timestamp a sender chose.
+fn with_place(
+    mut record: FutureRecord<'_, [u8], [u8]>,
+    partition: Option<i32>,
+    timestamp: Option<i64>,
+) -> FutureRecord<'_, [u8], [u8]> {
+    if let Some(p) = partition {
+        record = record.partition(p);
+    }
+    if let Some(t) = timestamp {
+        record = record.timestamp(t);
+    }
+    record
 }
 
 fn record_of<'a>(
@@ -553,11 +742,7 @@ where
             value: Some(&digits[..len]),
         });
     }
-    Ok(Encoded {
-        end: Some(end),
-        has_key,
-        headers: hs,
-    })
+    Ok(Encoded::new(Some(end), has_key, hs))
 }
 
 /// Encodes any serializable value as JSON into `buf`, with an optional key.
@@ -574,11 +759,7 @@ where
         key: headers::CONTENT_TYPE,
         value: Some(crate::Json::CONTENT_TYPE),
     });
-    Ok(Encoded {
-        end: Some(end),
-        has_key,
-        headers: hs,
-    })
+    Ok(Encoded::new(Some(end), has_key, hs))
 }
 
 /// Copies raw bytes into `buf` as they are.
@@ -595,11 +776,7 @@ pub(crate) fn encode_raw(
     if let Some(k) = key {
         buf.extend_from_slice(k);
     }
-    Encoded {
-        end,
-        has_key: key.is_some(),
-        headers,
-    }
+    Encoded::new(end, key.is_some(), headers)
 }
 
 /// Waits for the broker's acknowledgement of a queued record.
@@ -608,9 +785,32 @@ pub(crate) async fn delivered(future: DeliveryFuture) -> Result<Delivery> {
         Ok(Ok(d)) => Ok(Delivery {
             partition: d.partition,
             offset: d.offset,
+            timestamp: d.timestamp.to_millis(),
         }),
         Ok(Err((e, _))) => Err(e.into()),
         // The producer went before it reported the delivery.
         Err(_) => Err(KafkaError::Canceled.into()),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// A send's future does not grow (see BENCHMARKS: a 944-byte future
+    /// made every `FuturesUnordered::push` consolidate the allocator).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_send_future_is_small() {
+        let producer = super::Producer::builder("127.0.0.1:1").build().unwrap();
+        let value = serde_json::json!({"id": 1});
+        let send = producer.send_to("t", &value);
+        let opts = super::SendOptions::new();
+        let with_options = producer.send_opts("t", &value, &opts);
+        println!(
+            "send_to: {} bytes, send_opts: {} bytes",
+            std::mem::size_of_val(&send),
+            std::mem::size_of_val(&with_options)
+        );
+        // 576 bytes before per-send options (serde_json::Value, this test).
+        assert!(std::mem::size_of_val(&send) <= 576);
+        assert!(std::mem::size_of_val(&with_options) <= 576);
     }
 }

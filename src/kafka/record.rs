@@ -73,6 +73,32 @@ impl<T> Record<T> {
         self.raw.key()
     }
 
+    /// The key read back as `K`, as a [`ToKey`](crate::ToKey) wrote it:
+    /// `Ok(None)` for a record without a key, an error (kind
+    /// [`Header`](crate::ErrorKind::Header), named `key`) for one that is
+    /// not a `K`.
+    ///
+    /// ```
+    /// use kafka_codec::kafka::Record;
+    /// let record = Record::builder(()).key(&42u64).build();
+    /// assert_eq!(record.key_as::<u64>()?, Some(42));
+    /// assert!(record.key_as::<uuid::Uuid>().is_err());
+    /// # Ok::<_, kafka_codec::Error>(())
+    /// ```
+    pub fn key_as<K: crate::FromKey>(&self) -> crate::Result<Option<K>> {
+        self.key()
+            .map(|bytes| {
+                K::from_key(bytes).map_err(|reason| {
+                    crate::Error::new(crate::ErrorKind::Header {
+                        name: "key".into(),
+                        reason,
+                    })
+                    .at_record(self.raw.meta())
+                })
+            })
+            .transpose()
+    }
+
     /// The timestamp in milliseconds since the Unix epoch, when known.
     pub fn timestamp(&self) -> Option<i64> {
         self.raw.timestamp
@@ -104,6 +130,122 @@ impl<T> Record<T> {
     /// The raw payload the value was decoded from.
     pub fn payload(&self) -> &[u8] {
         &self.raw.bytes[self.raw.topic_end..self.raw.payload_end]
+    }
+}
+
+impl<T> Record<T> {
+    /// A record made by hand: to unit-test a handler with no broker.
+    /// Topic `test`, partition 0, offset 0, no key, no headers, an empty
+    /// payload unless set.
+    ///
+    /// ```
+    /// use kafka_codec::kafka::Record;
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
+    /// # #[kafka(topic = "orders")]
+    /// # struct Order { id: u32 }
+    /// async fn bill(record: Record<Order>) -> Result<(), String> {
+    ///     if record.value().id == 0 { Err(format!("order 0 at {}", record.offset())) } else { Ok(()) }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let record = Record::builder(Order { id: 0 }).topic("orders").offset(7).build();
+    /// assert_eq!(bill(record).await, Err("order 0 at 7".to_owned()));
+    /// # }
+    /// ```
+    pub fn builder(value: T) -> RecordBuilder<T> {
+        RecordBuilder {
+            value,
+            topic: "test".into(),
+            partition: 0,
+            offset: 0,
+            timestamp: None,
+            key: None,
+            payload: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Builds a [`Record`] by hand; see [`Record::builder`].
+#[derive(Debug, Clone)]
+pub struct RecordBuilder<T> {
+    value: T,
+    topic: String,
+    partition: i32,
+    offset: i64,
+    timestamp: Option<i64>,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl<T> RecordBuilder<T> {
+    /// The topic.
+    #[must_use]
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        self.topic = topic.into();
+        self
+    }
+
+    /// The partition.
+    #[must_use]
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = partition;
+        self
+    }
+
+    /// The offset.
+    #[must_use]
+    pub fn offset(mut self, offset: i64) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// The timestamp, in milliseconds since the Unix epoch.
+    #[must_use]
+    pub fn timestamp(mut self, millis: i64) -> Self {
+        self.timestamp = Some(millis);
+        self
+    }
+
+    /// The key, written as a producer would write it.
+    #[must_use]
+    pub fn key<K: crate::ToKey + ?Sized>(mut self, key: &K) -> Self {
+        let mut bytes = Vec::new();
+        self.key = key.write_key(&mut bytes).then_some(bytes);
+        self
+    }
+
+    /// The raw payload (what a dead letter would carry).
+    #[must_use]
+    pub fn payload(mut self, payload: impl Into<Vec<u8>>) -> Self {
+        self.payload = payload.into();
+        self
+    }
+
+    /// A header.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.into(), Some(value.into())));
+        self
+    }
+
+    /// The record.
+    pub fn build(self) -> Record<T> {
+        let headers: Vec<HeaderRef<'_>> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        let raw = Raw::new(
+            &self.topic,
+            self.partition,
+            self.offset,
+            self.timestamp,
+            &self.payload,
+            self.key.as_deref(),
+            &headers,
+        );
+        Record::new(raw, self.value)
     }
 }
 

@@ -782,3 +782,68 @@ async fn untyped_consumers_read_any_record() {
         "a JSON record, read as bytes"
     );
 }
+
+/// Dispatch by type, unit-tested with hand-made records (no broker): a
+/// concrete route, a base route (`isinstance`), the fallback, and an
+/// unrouted type's error naming it.
+#[tokio::test(flavor = "current_thread")]
+async fn dispatch_routes_by_concrete_type_then_base_then_fallback() {
+    use kafka_codec::kafka::Dispatch;
+    let mut rng = rng(11);
+    let took: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (a, b, c) = (took.clone(), took.clone(), took.clone());
+    let dispatch = Dispatch::<dyn Entity>::new()
+        .on(move |_meta, e: Employee| {
+            a.lock()
+                .unwrap()
+                .push(format!("employee {}", e.employee_no));
+            async { Ok(()) }
+        })
+        .on_base(move |meta, p: Person| {
+            b.lock()
+                .unwrap()
+                .push(format!("person {} at {}", p.name, meta.offset));
+            async { Ok(()) }
+        })
+        .fallback(move |_meta, other| {
+            c.lock()
+                .unwrap()
+                .push(format!("other {}", other.type_name()));
+            async { Ok(()) }
+        });
+    let record = |value: Box<dyn Entity>, offset| Record::builder(value).offset(offset).build();
+    let employee = employee(&mut rng);
+    let customer = customer(&mut rng);
+    dispatch
+        .handle(record(Box::new(employee.clone()), 1))
+        .await
+        .unwrap();
+    dispatch
+        .handle(record(Box::new(customer.clone()), 2))
+        .await
+        .unwrap();
+    dispatch
+        .handle(record(Box::new(order(&mut rng)), 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        *took.lock().unwrap(),
+        [
+            format!("employee {}", employee.employee_no),
+            format!("person {} at 2", customer.person.name),
+            "other Order".to_owned(),
+        ],
+        "an Employee takes its own route, a Customer its base's (Person), an Order the fallback"
+    );
+    let unrouted = Record::builder(Box::new(order(&mut rng)) as Box<dyn Entity>)
+        .header(headers::TYPE, "Order")
+        .build();
+    let error = Dispatch::<dyn Entity>::new()
+        .handle(unrouted)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("no handler for Order"),
+        "{error}"
+    );
+}

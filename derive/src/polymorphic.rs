@@ -259,6 +259,12 @@ fn registry_and_message(ident: &syn::Ident, args: &Args, tag: &LitStr) -> TokenS
                 ) -> #p::Option<::kafka_codec::Result<()>> {
                     #ident::__kafka_codec_encode(value, codec, buf)
                 }
+                fn views<'a>(
+                    value: &'a Self,
+                    f: &mut dyn FnMut(&'a dyn #p::Any) -> bool,
+                ) -> bool {
+                    #ident::__kafka_codec_views(value, f)
+                }
                 fn registry() -> &'static #p::Registry<Self> {
                     static REGISTRY: #p::OnceLock<#p::Registry<dyn #ident>> = #p::OnceLock::new();
                     #p::Registry::get_or_build(&REGISTRY, || {

@@ -8,13 +8,17 @@ use futures::FutureExt as _;
 use super::record::Record;
 use crate::error::{BoxError, RecordMeta};
 use crate::headers;
-use crate::poly::Downcast;
+use crate::poly::{Downcast, Polymorphic, Upcast};
 
 type Route<Tr> =
     Arc<dyn Fn(RecordMeta, Box<Tr>) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
 
-/// Handlers by concrete type, for a topic that carries many types. Give
-/// any run `move |record| dispatch.handle(record)`.
+/// Handlers by type, for a topic that carries many types: routes for
+/// concrete types ([`on`](Self::on)), for a base of a hierarchy, as
+/// Python's `isinstance` ([`on_base`](Self::on_base)), and a
+/// [`fallback`](Self::fallback). A route to a type the trait does not
+/// cover is a compile error. Give any run
+/// `move |record| dispatch.handle(record)`.
 ///
 /// ```no_run
 /// # async fn demo() -> kafka_codec::Result<()> {
@@ -27,9 +31,15 @@ type Route<Tr> =
 /// # #[derive(Debug, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
 /// # struct Order { total: u64 }
 /// # #[kafka_codec::polymorphic] impl Entity for Order {}
+/// # #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, kafka_codec::KafkaMessage)]
+/// # struct Party { name: String }
+/// # #[derive(Debug, kafka_codec::KafkaMessage)]
+/// # struct Supplier { #[kafka(base)] party: Party, terms: u32 }
+/// # #[kafka_codec::polymorphic] impl Entity for Supplier {}
 /// let dispatch = Dispatch::<dyn Entity>::new()
 ///     .on(|_meta, e: Employee| async move { println!("hello {}", e.name); Ok(()) })
 ///     .on(|_meta, o: Order| async move { println!("bill {}", o.total); Ok(()) })
+///     .on_base(|_meta, p: Party| async move { println!("a party: {}", p.name); Ok(()) })
 ///     .fallback(|meta, other| async move { println!("{other:?} at {}", meta.offset); Ok(()) });
 /// let consumer: Consumer<Box<dyn Entity>> = ConsumerBuilder::new("localhost:9092", "app").build()?;
 /// consumer.run(Shutdown::on_signals()?, move |r| dispatch.handle(r)).await.into_result()?;
@@ -37,6 +47,8 @@ type Route<Tr> =
 /// ```
 pub struct Dispatch<Tr: ?Sized + Downcast> {
     routes: Vec<(TypeId, Route<Tr>)>,
+    /// Routes for bases, tried in order after the concrete types.
+    bases: Vec<(TypeId, Route<Tr>)>,
     fallback: Option<Route<Tr>>,
 }
 
@@ -44,6 +56,7 @@ impl<Tr: ?Sized + Downcast> Clone for Dispatch<Tr> {
     fn clone(&self) -> Self {
         Dispatch {
             routes: self.routes.clone(),
+            bases: self.bases.clone(),
             fallback: self.fallback.clone(),
         }
     }
@@ -53,6 +66,7 @@ impl<Tr: ?Sized + Downcast> std::fmt::Debug for Dispatch<Tr> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatch")
             .field("routes", &self.routes.len())
+            .field("bases", &self.bases.len())
             .field("fallback", &self.fallback.is_some())
             .finish()
     }
@@ -69,15 +83,17 @@ impl<Tr: ?Sized + Downcast> Dispatch<Tr> {
     pub fn new() -> Self {
         Dispatch {
             routes: Vec::new(),
+            bases: Vec::new(),
             fallback: None,
         }
     }
 
-    /// Handles values whose concrete type is `E`, by value.
+    /// Handles values whose concrete type is `E`, by value. `E` must be a
+    /// registered implementation of the trait (a compile error otherwise).
     #[must_use]
     pub fn on<E, F, Fut>(mut self, handler: F) -> Self
     where
-        E: Any + Send + Sync,
+        E: Any + Send + Sync + Upcast<Tr>,
         F: Fn(RecordMeta, E) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
@@ -96,6 +112,35 @@ impl<Tr: ?Sized + Downcast> Dispatch<Tr> {
         self
     }
 
+    /// Handles values that extend `B` (`#[kafka(base)]`, however deep) and
+    /// that no [`on`](Self::on) route takes, with a copy of their `B` part:
+    /// Python's `isinstance`. Base routes are tried in the order they were
+    /// added.
+    #[must_use]
+    pub fn on_base<B, F, Fut>(mut self, handler: F) -> Self
+    where
+        Tr: Polymorphic,
+        B: Any + Clone + Send,
+        F: Fn(RecordMeta, B) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        let route: Route<Tr> = Arc::new(move |meta, value: Box<Tr>| {
+            let mut base = None;
+            Tr::views(&*value, &mut |v| {
+                base = v.downcast_ref::<B>().cloned();
+                base.is_some()
+            });
+            match base {
+                Some(base) => handler(meta, base).boxed(),
+                // Routes are chosen by the value's views, so it has one;
+                // still, never panic on it.
+                None => futures::future::ready(Err("dispatch: no such base".into())).boxed(),
+            }
+        });
+        self.bases.push((TypeId::of::<B>(), route));
+        self
+    }
+
     /// Handles every value no `on` handler takes.
     #[must_use]
     pub fn fallback<F, Fut>(mut self, handler: F) -> Self
@@ -109,14 +154,19 @@ impl<Tr: ?Sized + Downcast> Dispatch<Tr> {
 
     /// Routes one record. Without a matching handler or fallback, fails with
     /// an error naming the type, so nothing is ignored silently.
-    pub fn handle(&self, record: Record<Box<Tr>>) -> BoxFuture<'static, Result<(), BoxError>> {
+    pub fn handle(&self, record: Record<Box<Tr>>) -> BoxFuture<'static, Result<(), BoxError>>
+    where
+        Tr: Polymorphic,
+    {
         let (meta, _payload, value) = record.into_parts();
         let any: &dyn Any = Downcast::as_any(&*value);
         let id = any.type_id();
+        let extends = |base: TypeId| Tr::views(&*value, &mut |v| v.type_id() == base);
         let route = self
             .routes
             .iter()
             .find(|(t, _)| *t == id)
+            .or_else(|| self.bases.iter().find(|(b, _)| extends(*b)))
             .map(|(_, r)| r)
             .or(self.fallback.as_ref());
         match route {

@@ -100,6 +100,15 @@ pub trait Polymorphic: 'static {
         let _ = (value, codec, buf);
         None
     }
+
+    /// Calls `f` with `value`'s concrete type, then each base it extends
+    /// (`#[kafka(base)]`), until `f` returns `true`: what `view` and
+    /// [`Dispatch::on_base`](crate::kafka::Dispatch::on_base) use.
+    #[doc(hidden)]
+    fn views<'a>(value: &'a Self, f: &mut dyn FnMut(&'a dyn Any) -> bool) -> bool {
+        let _ = (value, f);
+        false
+    }
 }
 
 /// Downcasting for trait objects. Every `#[kafka_codec::polymorphic]` trait
@@ -126,8 +135,13 @@ impl<T: Any + Send + Sync> Downcast for T {
 }
 
 /// Turns a concrete value into the trait object. Generated for each
-/// registered implementation.
+/// registered implementation: `T: Upcast<dyn Trait>` says `T` is one.
 #[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a registered implementation of `{Tr}`",
+    label = "no `#[kafka_codec::polymorphic] impl` of the trait for this type",
+    note = "add `#[kafka_codec::polymorphic]` to the type's `impl` of the trait, or route it with `fallback`"
+)]
 pub trait Upcast<Tr: ?Sized> {
     fn upcast(self) -> Box<Tr>;
 }

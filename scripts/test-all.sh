@@ -22,6 +22,8 @@ KAFKA_BROKERS= cargo test --all-features --test kafka --test faults --test failu
 echo "the examples that are a feature's done-when, on the embedded mock cluster"
 KAFKA_BROKERS= cargo run --quiet --all-features --example quickstart
 KAFKA_BROKERS= cargo run --quiet --all-features --example evolution
+echo "the service example stops on SIGTERM, having handled and committed"
+bash scripts/service-sigterm.sh
 
 echo "a durable Tansu, restarted mid-run"
 scripts/durable-broker.sh install >/dev/null

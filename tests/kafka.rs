@@ -847,3 +847,54 @@ async fn dispatch_routes_by_concrete_type_then_base_then_fallback() {
         "{error}"
     );
 }
+
+/// A group's health handle: the whole assignment, live while waiting for
+/// records, and no lag once every record was handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_health_shows_its_assignment_liveness_and_lag() {
+    const N: u32 = 40;
+    let broker = kafka::broker();
+    let topic = kafka::fresh("health");
+    kafka::create_topic(&broker, &topic, 4).await;
+    kafka::produce_numbered(&broker.servers, &topic, N).await;
+    let health = kafka_codec::kafka::Health::new();
+    assert!(
+        !health.is_live(Duration::from_secs(60)),
+        "nothing polled yet"
+    );
+    let builder = kafka::consumer(&broker, &kafka::fresh("g"))
+        .topics(&[&topic])
+        .health(&health);
+    let shutdown = Shutdown::new();
+    let seen = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = seen.clone();
+    let run = Group::new(builder, 2).run(shutdown.clone(), move |_r: Record<kafka::Numbered>| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { Ok::<_, kafka_codec::BoxError>(()) }
+    });
+    let check = async {
+        while seen.load(std::sync::atomic::Ordering::SeqCst) < N {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Commits and positions settle as the members go back to waiting.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let assigned = health.assigned();
+        let live = health.is_live(Duration::from_secs(10));
+        let lag = health.lag().await;
+        shutdown.trigger();
+        (assigned, live, lag)
+    };
+    let (report, (assigned, live, lag)) =
+        kafka::within(&broker, futures::future::join(run, check)).await;
+    assert_eq!(report.into_result().unwrap().handled(), u64::from(N));
+    let partitions: Vec<i32> = assigned.iter().map(|tp| tp.partition).collect();
+    assert_eq!(
+        partitions,
+        [0, 1, 2, 3],
+        "the two members hold the four partitions"
+    );
+    assert!(live);
+    let lag = lag.unwrap();
+    assert_eq!(lag.len(), 4, "{lag:?}");
+    assert_eq!(lag.values().sum::<i64>(), 0, "every record read: {lag:?}");
+}

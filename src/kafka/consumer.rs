@@ -13,6 +13,7 @@ use rdkafka::{ClientConfig, Offset};
 use super::client::{self, blocking, Client, CodecContext};
 use super::core::{Core, End, HeaderLimits};
 use super::dead_letter::{producer_config, DeadLetters};
+use super::health::Health;
 use super::partitioned::Router;
 use super::policy::{DeadLetterLimit, FailurePolicy, Recover};
 use super::producer::Producer;
@@ -73,6 +74,7 @@ pub struct ConsumerBuilder {
     commit_patience: Duration,
     trace: TraceContext,
     sampling: Sampling,
+    health: Option<Health>,
 }
 
 impl ConsumerBuilder {
@@ -104,6 +106,7 @@ impl ConsumerBuilder {
             commit_patience: Duration::from_secs(10),
             trace: TraceContext::default(),
             sampling: Sampling::ALL,
+            health: None,
         }
     }
 
@@ -222,6 +225,15 @@ impl ConsumerBuilder {
     #[must_use]
     pub fn span_sampling(mut self, sampling: Sampling) -> Self {
         self.sampling = sampling;
+        self
+    }
+
+    /// Reports to `health` (every consumer built from this builder, so every
+    /// member of a [`Group`](super::Group)): their assignment, when they last
+    /// asked for a record, their lag.
+    #[must_use]
+    pub fn health(mut self, health: &Health) -> Self {
+        self.health = Some(health.clone());
         self
     }
 
@@ -351,6 +363,9 @@ impl ConsumerBuilder {
         if let Some(router) = &router {
             router.attach(&client);
         }
+        if let Some(health) = &self.health {
+            health.attach(&client);
+        }
         let dead_letters = if dead_letters && transactional {
             Some(DeadLetters::deferred(self.dead_letter_limit))
         } else if dead_letters {
@@ -376,6 +391,7 @@ impl ConsumerBuilder {
                 tracker,
                 trace: self.trace,
                 sampler: Sampler::new(self.sampling),
+                health: self.health,
                 _marker: PhantomData,
             }),
             commit_patience: self.commit_patience,
@@ -449,6 +465,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     /// failure, a timeout) are logged and waited out rather than returned.
     /// Cancel-safe.
     pub(crate) async fn recv(&self) -> Result<BorrowedMessage<'_>> {
+        let _polling = self.core.health.as_ref().map(Health::polling);
         loop {
             match self.core.client.recv().await {
                 Ok(msg) => return Ok(msg),

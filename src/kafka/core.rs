@@ -96,6 +96,8 @@ pub(crate) struct Core<T: KafkaMessage, C: KafkaCodec<T>> {
     pub(crate) trace: TraceContext,
     /// Which records (batches) get a `process` span.
     pub(crate) sampler: Sampler,
+    /// Told when the consumer asks for records.
+    pub(crate) health: Option<super::health::Health>,
     pub(crate) _marker: PhantomData<fn() -> T>,
 }
 

@@ -302,6 +302,7 @@ where
     Fut: Future<Output = std::result::Result<(), BoxError>>,
 {
     loop {
+        let polling = core.health.as_ref().map(super::health::Health::polling);
         let msg = tokio::select! {
             biased;
             () = stop.cancelled() => return Ok(()),
@@ -313,6 +314,7 @@ where
                 }
             },
         };
+        drop(polling);
         // Not yet taken: left unsettled for the next owner when stopped.
         let _permit = tokio::select! {
             biased;

@@ -449,3 +449,131 @@ async fn a_full_queue_makes_a_send_wait_for_room_then_time_out() {
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
     assert_eq!(delivered.unwrap().offset, 6, "sent once the broker is back");
 }
+
+/// The environment a [`killed_consumer_child`] reads its orders from.
+const CHILD_SERVERS: &str = "KC_KILLED_CHILD_SERVERS";
+const CHILD_TOPIC: &str = "KC_KILLED_CHILD_TOPIC";
+const CHILD_GROUP: &str = "KC_KILLED_CHILD_GROUP";
+const CHILD_OUT: &str = "KC_KILLED_CHILD_OUT";
+
+/// The consumer process `a_consumer_killed_mid_run_loses_nothing` kills and
+/// restarts: built with the default settings (a short session timeout
+/// aside, so the group moves on from the killed member quickly), it writes
+/// the sequence number of each record it handled to a file, flushed before
+/// the handler returns, until SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the child process of a_consumer_killed_mid_run_loses_nothing, which runs it"]
+async fn killed_consumer_child() {
+    use std::io::Write as _;
+    let var = |name| std::env::var(name).expect("run by a_consumer_killed_mid_run_loses_nothing");
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(var(CHILD_OUT))
+        .expect("the output file");
+    let out = Arc::new(Mutex::new(out));
+    let consumer: kafka_codec::kafka::Consumer<Numbered> =
+        ConsumerBuilder::new(&var(CHILD_SERVERS), &var(CHILD_GROUP))
+            .set("session.timeout.ms", "6000")
+            .topics(&[var(CHILD_TOPIC)])
+            .build()
+            .expect("consumer");
+    let report = consumer
+        .run(
+            Shutdown::on_signals().expect("signals"),
+            move |r: kafka_codec::kafka::Record<Numbered>| {
+                let out = out.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_micros(500)).await;
+                    let mut out = out.lock().unwrap();
+                    writeln!(out, "{}", r.value().seq)?;
+                    out.flush()?;
+                    Ok::<_, std::io::Error>(())
+                }
+            },
+        )
+        .await;
+    report.into_result().expect("the child's run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_killed_mid_run_loses_nothing() {
+    const N: u32 = 3_000;
+    let broker = kafka::broker();
+    let (topic, group) = (kafka::fresh("killed"), kafka::fresh("g"));
+    kafka::create_topic(&broker, &topic, 4).await;
+    kafka::produce_numbered(&broker.servers, &topic, N).await;
+    let out = std::env::temp_dir().join(format!("{topic}.handled"));
+    let spawn = || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "killed_consumer_child",
+                "--nocapture",
+            ])
+            .env(CHILD_SERVERS, &broker.servers)
+            .env(CHILD_TOPIC, &topic)
+            .env(CHILD_GROUP, &group)
+            .env(CHILD_OUT, &out)
+            .spawn()
+            .expect("the child process")
+    };
+    let handled = || -> Vec<u32> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect()
+    };
+    let wait_for = |at_least: usize, what: &str| {
+        let deadline = std::time::Instant::now() + LIMIT;
+        loop {
+            let distinct: HashSet<u32> = handled().into_iter().collect();
+            if distinct.len() >= at_least {
+                return distinct.len();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: {} of {at_least} handled",
+                distinct.len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let mut first = spawn();
+    wait_for(N as usize / 3, "before the kill");
+    first.kill().expect("SIGKILL");
+    first.wait().unwrap();
+    let before = handled().len();
+
+    let mut second = spawn();
+    wait_for(N as usize, "after the restart");
+    let stop = std::process::Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stop.success());
+    let status = second.wait().unwrap();
+    assert!(
+        status.success(),
+        "the restarted consumer stopped cleanly on SIGTERM: {status}"
+    );
+
+    let all = handled();
+    let distinct: HashSet<u32> = all.iter().copied().collect();
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(
+        distinct.len(),
+        N as usize,
+        "every record handled: none lost to the kill"
+    );
+    assert!(distinct.iter().all(|&seq| seq < N));
+    println!(
+        "{}: killed after {before} records; {} handled in all, {} again after the restart (at least once)",
+        kafka::broker_name(&broker),
+        all.len(),
+        all.len() - N as usize
+    );
+}

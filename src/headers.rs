@@ -1,7 +1,10 @@
 //! The record headers this crate writes and reads.
 //!
-//! Names follow the [CloudEvents Kafka protocol binding][ce] in binary
-//! mode, so other CloudEvents-aware tools understand them:
+//! The names are those of the [CloudEvents Kafka protocol binding][ce] in
+//! binary mode, but the records are not CloudEvents: the attributes that
+//! binding requires besides `ce_type` (`ce_specversion`, `ce_id`,
+//! `ce_source`) are not written, so CloudEvents tools do not read them as
+//! events.
 //!
 //! | header | value |
 //! |---|---|

@@ -17,7 +17,7 @@ mod progress;
 use kafka_codec_sample as sample;
 
 use kafka_codec::kafka::{embedded, ConsumerBuilder, Dispatch, Group, Shutdown};
-use kafka_codec::KafkaMessage;
+use kafka_codec::{BoxError, KafkaMessage, RecordMeta};
 use progress::Progress;
 use sample::{Customer, Employee, Entity, Order};
 
@@ -32,49 +32,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if let Some(topic) = <Box<dyn Entity>>::TOPIC {
         progress.watch_lag(&brokers, GROUP, topic)?;
     }
-    let (p1, p2, p3, p4) = (
-        progress.clone(),
-        progress.clone(),
-        progress.clone(),
-        progress.clone(),
+    // Each route prints a line and counts the record for the member that
+    // handled it.
+    let shown = |progress: &Progress| {
+        let progress = progress.clone();
+        move |meta: RecordMeta, line: String| {
+            let member = Group::member().unwrap_or_default();
+            progress.println(format_args!("[{member}] {line}"));
+            progress.handled_at(member, &meta);
+            std::future::ready(Ok::<_, BoxError>(()))
+        }
+    };
+    let (employee, customer, order, other) = (
+        shown(&progress),
+        shown(&progress),
+        shown(&progress),
+        shown(&progress),
     );
-    let member = || Group::member().unwrap_or_default();
     let handlers = Dispatch::<dyn Entity>::new()
-        .on(move |meta, e: Employee| {
-            p1.println(format_args!(
-                "[{}] employee {} earns {}",
-                member(),
-                e.name,
-                e.salary
-            ));
-            p1.handled_at(member(), &meta);
-            async { Ok(()) }
-        })
-        .on(move |meta, c: Customer| {
-            p2.println(format_args!(
-                "[{}] customer {} ({:?})",
-                member(),
-                c.name,
-                c.tier
-            ));
-            p2.handled_at(member(), &meta);
-            async { Ok(()) }
-        })
-        .on(move |meta, o: Order| {
-            p3.println(format_args!(
-                "[{}] order {} total {}",
-                member(),
-                o.id,
-                o.total
-            ));
-            p3.handled_at(member(), &meta);
-            async { Ok(()) }
-        })
-        .fallback(move |meta, entity| {
-            p4.println(format_args!("[{}] {entity:?}", member()));
-            p4.handled_at(member(), &meta);
-            async { Ok(()) }
-        });
+        .on(move |m, e: Employee| employee(m, format!("employee {} earns {}", e.name, e.salary)))
+        .on(move |m, c: Customer| customer(m, format!("customer {} ({:?})", c.name, c.tier)))
+        .on(move |m, o: Order| order(m, format!("order {} total {}", o.id, o.total)))
+        .fallback(move |m, entity| other(m, format!("{entity:?}")));
     let report = Group::new(consumers, members)
         .run(Shutdown::on_signals()?, move |record| {
             handlers.handle(record)

@@ -289,3 +289,64 @@ async fn settled<T: kafka_codec::KafkaMessage>(
     }
     done.trigger();
 }
+
+/// The test kit reads what a consumer dead-lettered, with its error, on a
+/// fresh topic of the embedded cluster (or of the broker under test).
+#[cfg(feature = "testing")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_kit_reads_dead_letters_with_their_error() {
+    use kafka_codec::kafka::testing::read_dead_letters;
+    let broker = kafka::broker();
+    let (topic, dlq) = (kafka::fresh("kit"), kafka::fresh("kit-dlq"));
+    kafka::create_topic(&broker, &topic, 1).await;
+    kafka::create_topic(&broker, &dlq, 1).await;
+    kafka::produce_numbered(&broker.servers, &topic, 3).await;
+    let consumer = kafka::consumer(&broker, &kafka::fresh("g"))
+        .topics(&[&topic])
+        .dead_letter_topic(&dlq)
+        .build::<Numbered>()
+        .unwrap();
+    let done = Shutdown::new();
+    let stop = done.clone();
+    let report = kafka::within(
+        &broker,
+        consumer.run(done, move |r: kafka_codec::kafka::Record<Numbered>| {
+            let stop = stop.clone();
+            async move {
+                if r.value().seq == 1 {
+                    return Err(format!("record {} is refused", r.value().seq).into());
+                }
+                if r.value().seq == 2 {
+                    stop.trigger();
+                }
+                Ok::<_, kafka_codec::BoxError>(())
+            }
+        }),
+    )
+    .await
+    .into_result()
+    .unwrap();
+    assert_eq!(
+        (report.totals().handled, report.totals().dead_lettered),
+        (2, 1)
+    );
+    let letters = read_dead_letters(&broker.servers, &dlq, 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let letter = &letters[0];
+    assert_eq!(letter.kind, "handler");
+    assert!(
+        letter.message.contains("record 1 is refused"),
+        "{}",
+        letter.message
+    );
+    assert_eq!(letter.source.topic, topic);
+    assert_eq!(letter.attempts, 1);
+    let original: Numbered = serde_json::from_slice(letter.record.value()).unwrap();
+    assert_eq!(original.seq, 1, "the original bytes");
+    assert_eq!(
+        letter.record.key_as::<u32>().unwrap(),
+        Some(1),
+        "the original key"
+    );
+}

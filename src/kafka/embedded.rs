@@ -44,6 +44,24 @@ impl Embedded {
             .map_err(Error::from)
     }
 
+    /// Creates a topic with a name no other test of this process uses:
+    /// `prefix`, the process id and a count. For tests that share a cluster.
+    ///
+    /// ```
+    /// # fn main() -> kafka_codec::Result<()> {
+    /// let cluster = kafka_codec::kafka::embedded::Embedded::start(1)?;
+    /// let (a, b) = (cluster.fresh_topic("orders", 4)?, cluster.fresh_topic("orders", 4)?);
+    /// assert!(a.starts_with("orders-") && a != b);
+    /// # Ok(()) }
+    /// ```
+    pub fn fresh_topic(&self, prefix: &str, partitions: i32) -> Result<String> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let topic = format!("{prefix}-{}-{n}", std::process::id());
+        self.create_topic(&topic, partitions)?;
+        Ok(topic)
+    }
+
     /// The underlying mock cluster, for fault injection
     /// (`broker_down`, `request_errors`, ...).
     pub fn cluster(&self) -> &MockCluster<'static, DefaultProducerContext> {

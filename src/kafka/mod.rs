@@ -107,6 +107,8 @@ mod report;
 mod shutdown;
 mod stats;
 mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tracker;
 mod transaction;
 

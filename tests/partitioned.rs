@@ -296,3 +296,174 @@ async fn a_failing_group_member_leaves_at_once_and_reports_what_it_handled() {
         report.partitions
     );
 }
+
+/// The consumer shapes the outage matrix runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shape {
+    Run,
+    Group,
+    Partitioned,
+    Batches,
+}
+
+/// When the broker goes away.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Moment {
+    /// As the consumer joins its group.
+    Joining,
+    /// A third of the way through the records.
+    Flowing,
+    /// As a second member joins and the group rebalances.
+    Rebalance,
+    /// Once every record was handled, as the run stops and commits.
+    FinalCommit,
+}
+
+/// Runs `shape` with its defaults (at least once) on the embedded cluster
+/// through an outage at `moment`: every record handled, nothing committed
+/// that was not handled, and after a final commit that waited the outage
+/// out, every record committed.
+async fn ride_out(shape: Shape, moment: Moment) {
+    const N: u32 = 600;
+    let cluster = Embedded::start(1).unwrap();
+    let servers = cluster.bootstrap_servers().to_owned();
+    let (topic, group) = (kafka::fresh("moment"), kafka::fresh("g"));
+    cluster.create_topic(&topic, 4).unwrap();
+    kafka::produce_numbered(&servers, &topic, N).await;
+    let seen = Seen::default();
+    let done = Shutdown::new();
+    let handler = seen_by(&seen);
+    let consumers = ConsumerBuilder::new(&servers, &group)
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("auto.commit.interval.ms", "200")
+        .topics(&[&topic]);
+    let second = consumers.clone();
+    let run = {
+        let (consumers, handler, done) = (consumers, handler.clone(), done.clone());
+        async move {
+            match shape {
+                Shape::Run => {
+                    let consumer = consumers.build::<Numbered>().unwrap();
+                    consumer.run(done, handler).await
+                }
+                Shape::Group => Group::new(consumers, 2).run(done, handler).await,
+                Shape::Partitioned => {
+                    let partitioned = consumers.build_partitioned::<Numbered>().unwrap();
+                    partitioned.run(done, handler).await
+                }
+                Shape::Batches => {
+                    let consumer = consumers.build::<Numbered>().unwrap();
+                    let batch = move |batch: kafka_codec::kafka::Batch<Numbered>| {
+                        for record in batch.iter() {
+                            drop(handler(record.clone()));
+                        }
+                        std::future::ready(Ok::<_, kafka_codec::BoxError>(()))
+                    };
+                    consumer
+                        .run_batches(done, 50, Duration::from_millis(100), batch)
+                        .await
+                }
+            }
+        }
+    };
+    let all_handled = || async {
+        while distinct(&seen) < N as usize {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let a_third = || async {
+        while distinct(&seen) < N as usize / 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let fault = async {
+        let mut joined = None;
+        match moment {
+            Moment::Joining => outage(&cluster).await,
+            Moment::Flowing => {
+                a_third().await;
+                outage(&cluster).await;
+            }
+            Moment::Rebalance => {
+                a_third().await;
+                // A second member subscribes: the group rebalances, and the
+                // broker goes away meanwhile.
+                let member = second.build::<Numbered>().unwrap();
+                let (stop, h) = (done.clone(), handler.clone());
+                joined = Some(tokio::spawn(async move { member.run(stop, h).await }));
+                outage(&cluster).await;
+            }
+            Moment::FinalCommit => {}
+        }
+        all_handled().await;
+        if moment == Moment::FinalCommit {
+            cluster.cluster().broker_down(1).unwrap();
+            done.trigger();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            cluster.cluster().broker_up(1).unwrap();
+        } else {
+            done.trigger();
+        }
+        match joined {
+            Some(member) => Some(member.await.unwrap()),
+            None => None,
+        }
+    };
+    let (report, second_report) = within(futures::future::join(run, fault)).await;
+    assert!(
+        report.errors.is_empty(),
+        "{shape:?} at {moment:?}: {:?}",
+        report.errors
+    );
+    if let Some(second) = second_report {
+        assert!(
+            second.errors.is_empty(),
+            "{shape:?} at {moment:?}, second member: {:?}",
+            second.errors
+        );
+    }
+    assert_eq!(
+        distinct(&seen),
+        N as usize,
+        "{shape:?} at {moment:?}: none lost"
+    );
+    let committed = committed_offsets(&servers, &group, &topic);
+    let duplicates = check_commits(&seen, &committed, N as usize, max_times(true) + 1);
+    if moment == Moment::FinalCommit {
+        assert_eq!(
+            committed.values().sum::<i64>(),
+            i64::from(N),
+            "{shape:?}: the final commit waited the outage out: {committed:?}"
+        );
+    }
+    println!("{shape:?} through an outage at {moment:?}: {N} handled, {duplicates} duplicates, committed {committed:?}");
+}
+
+macro_rules! outage_matrix {
+    ($($name:ident: $shape:ident at $moment:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            ride_out(Shape::$shape, Moment::$moment).await;
+        }
+    )*};
+}
+
+outage_matrix! {
+    run_rides_out_an_outage_while_joining: Run at Joining;
+    run_rides_out_an_outage_while_records_flow: Run at Flowing;
+    run_rides_out_an_outage_during_a_rebalance: Run at Rebalance;
+    run_rides_out_an_outage_during_the_final_commit: Run at FinalCommit;
+    group_rides_out_an_outage_while_joining: Group at Joining;
+    group_rides_out_an_outage_while_records_flow: Group at Flowing;
+    group_rides_out_an_outage_during_a_rebalance: Group at Rebalance;
+    group_rides_out_an_outage_during_the_final_commit: Group at FinalCommit;
+    partitioned_rides_out_an_outage_while_joining: Partitioned at Joining;
+    partitioned_rides_out_an_outage_while_records_flow: Partitioned at Flowing;
+    partitioned_rides_out_an_outage_during_a_rebalance: Partitioned at Rebalance;
+    partitioned_rides_out_an_outage_during_the_final_commit: Partitioned at FinalCommit;
+    batches_ride_out_an_outage_while_joining: Batches at Joining;
+    batches_ride_out_an_outage_while_records_flow: Batches at Flowing;
+    batches_ride_out_an_outage_during_a_rebalance: Batches at Rebalance;
+    batches_ride_out_an_outage_during_the_final_commit: Batches at FinalCommit;
+}

@@ -129,6 +129,11 @@ pub trait KafkaMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
 /// `None`, and every other record as `T` would. Send a tombstone with
 /// [`Producer::tombstone`](crate::kafka::Producer::tombstone).
 ///
+/// That holds with its default codec, [`OrTombstone`](crate::codec::OrTombstone).
+/// With a codec of `Option<T>` of your own (`Json` is one: it reads a JSON
+/// `null` as `None`), versions are not upcast and sending `None` writes
+/// whatever that codec writes.
+///
 /// ```no_run
 /// # async fn demo() -> kafka_codec::Result<()> {
 /// use kafka_codec::kafka::{Consumer, ConsumerBuilder};
@@ -167,7 +172,10 @@ impl<T: KafkaMessage> KafkaMessage for Option<T> {
         hints: &Hints<'_>,
     ) -> Result<Self> {
         // `OrTombstone` decodes through `T::decode_with`: its content-type
-        // check, versions and fast path.
+        // check, versions and fast path. Another codec of `Option<T>` is
+        // held to the content type at least; versions and a `null` payload
+        // are then its own business.
+        crate::codec::check_content_type(codec, hints, bytes)?;
         codec.decode_hinted(bytes, hints)
     }
 

@@ -698,6 +698,33 @@ async fn tombstones_reach_an_option_consumer_and_a_plain_one_skips_them() {
         committed.get(&0).is_some_and(|&next| next > deleted.offset),
         "committed past the tombstone: {committed:?}"
     );
+
+    // Batches count it too.
+    let batches = kafka::consumer(&broker, &kafka::fresh("g"))
+        .topics(&[&topic])
+        .build::<kafka::Numbered>()
+        .unwrap();
+    let shutdown = Shutdown::new();
+    let stop = shutdown.clone();
+    let report = kafka::within(
+        &broker,
+        batches.run_batches(
+            shutdown,
+            10,
+            Duration::from_millis(200),
+            move |batch: kafka_codec::kafka::Batch<kafka::Numbered>| {
+                if batch.iter().any(|r| r.value().seq == 2) {
+                    stop.trigger();
+                }
+                std::future::ready(Ok::<_, kafka_codec::BoxError>(()))
+            },
+        ),
+    )
+    .await
+    .into_result()
+    .unwrap();
+    let totals = report.totals();
+    assert_eq!((totals.handled, totals.skipped), (2, 1), "{report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

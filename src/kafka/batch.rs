@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::TryFutureExt as _;
+use rdkafka::Message as _;
 use tracing::Instrument as _;
 
 use super::consumer::Consumer;
@@ -128,7 +129,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
             return Err(e);
         }
         let first = self.next().await?;
-        self.fill(first, max_records, max_wait).await
+        self.fill(first, max_records, max_wait, |_, _, _| {}).await
     }
 
     /// Batches as a stream. Ack each record (or run them through
@@ -186,7 +187,8 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         let ran = self
             .batches_into(shutdown, max_records, max_wait, &mut handler, &mut report)
             .await;
-        if let Err(e) = ran.and(self.finish().await) {
+        let finished = self.finish().await;
+        for e in [ran.err(), finished.err()].into_iter().flatten() {
             report.failed(e);
         }
         report
@@ -218,9 +220,17 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
                 // Cancelled only while waiting for the first record.
                 first = self.recv() => {
                     let msg = first?;
-                    match self.core.take(&msg).await? {
-                        Some(first) => self.fill(first, max_records, max_wait).await?,
-                        None => continue,
+                    match self.core.take_ended(&msg).await? {
+                        Ok(first) => {
+                            let count = |topic: &str, partition, end| {
+                                report.count(topic, partition, Outcome::new(end, 0));
+                            };
+                            self.fill(first, max_records, max_wait, count).await?
+                        }
+                        Err(end) => {
+                            report.count(msg.topic(), msg.partition(), Outcome::new(end, 0));
+                            continue;
+                        }
                     }
                 }
             };
@@ -248,11 +258,14 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         }
     }
 
+    /// Fills a batch after its `first` record; `ended` is told of the
+    /// records skipped or dead-lettered meanwhile.
     async fn fill(
         &self,
         first: Record<T>,
         max_records: usize,
         max_wait: Duration,
+        mut ended: impl FnMut(&str, i32, End),
     ) -> Result<Batch<T>> {
         let max_records = max_records.max(1);
         let mut records = Vec::with_capacity(max_records.min(1024));
@@ -262,9 +275,19 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
             let Ok(msg) = tokio::time::timeout_at(deadline, self.recv()).await else {
                 break;
             };
-            match async { self.core.take(&msg?).await }.await {
-                Ok(Some(record)) => records.push(record),
-                Ok(None) => {}
+            let taken = match msg {
+                Ok(msg) => match self.core.take_ended(&msg).await {
+                    Ok(Err(end)) => {
+                        ended(msg.topic(), msg.partition(), end);
+                        continue;
+                    }
+                    taken => taken,
+                },
+                Err(e) => Err(e),
+            };
+            match taken {
+                Ok(Ok(record)) => records.push(record),
+                Ok(Err(_)) => {}
                 Err(e) => {
                     // The records taken so far go out first; the error next.
                     *self

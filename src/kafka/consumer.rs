@@ -414,6 +414,7 @@ impl ConsumerBuilder {
 /// while let Some(record) = records.next().await {
 ///     let record = record?;
 ///     println!("{}@{}: {:?}", record.partition(), record.offset(), record.value());
+///     consumer.ack(&record)?; // at least once: committed once handled
 /// }
 /// # Ok(()) }
 /// ```
@@ -466,6 +467,13 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     /// Cancel-safe.
     pub(crate) async fn recv(&self) -> Result<BorrowedMessage<'_>> {
         let _polling = self.core.health.as_ref().map(Health::polling);
+        self.recv_unwatched().await
+    }
+
+    /// [`recv`](Self::recv) without telling the health handle: for a main
+    /// queue that serves rebalances while partition queues carry the
+    /// records.
+    pub(crate) async fn recv_unwatched(&self) -> Result<BorrowedMessage<'_>> {
         loop {
             match self.core.client.recv().await {
                 Ok(msg) => return Ok(msg),
@@ -636,7 +644,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         }
     }
 
-    /// The commit at the end of a run (manual mode).
+    /// The commit at the end of a run (at least once).
     pub(crate) async fn finish(&self) -> Result<()> {
         if self.core.commit == CommitMode::AtLeastOnce {
             client::commit_final(&self.core.client, self.commit_patience).await

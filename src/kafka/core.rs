@@ -128,6 +128,16 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
         Ok(taken.ok())
     }
 
+    /// [`take`](Self::take), keeping how a record that is not handed out
+    /// ended (skipped or dead-lettered), for a run's report.
+    pub(crate) async fn take_ended(
+        &self,
+        msg: &BorrowedMessage<'_>,
+    ) -> Result<std::result::Result<Record<T>, End>> {
+        self.take_read(msg, msg.topic(), &self.read_headers(msg), true)
+            .await
+    }
+
     /// The headers of `msg`, read from librdkafka once for everything the
     /// core does with them, or why there are too many to read.
     pub(crate) fn read_headers<'a>(&self, msg: &'a BorrowedMessage<'_>) -> Headers<'a> {
@@ -319,7 +329,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             );
             bump(&self.stats.retries);
             tokio::select! {
-                () = stop.as_mut() => return Ok(Outcome::new(End::Abandoned, attempt)),
+                () = stop.as_mut() => return Ok(Outcome::new(End::Abandoned, attempt - 1)),
                 () = tokio::time::sleep(delay) => {}
             }
             attempt += 1;
@@ -535,7 +545,7 @@ pub(crate) fn pause_or_resume(client: &Client, topic: &str, partition: i32, step
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(topic, partition);
     let done = if step.pause {
-        tracing::info!(
+        tracing::warn!(
             topic,
             partition,
             "pausing the partition: too many records handed out and not acked"

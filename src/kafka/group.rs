@@ -72,6 +72,9 @@ impl Group {
         E: Into<BoxError> + 'static,
     {
         let mut report = Report::default();
+        // Fired when a member cannot be built, without firing the caller's
+        // signal (its clones may stop other runs).
+        let shutdown = shutdown.child();
         let mut tasks = Vec::with_capacity(self.members);
         for member in 0..self.members {
             let consumer = match self.builder.clone().build::<T>() {
@@ -94,7 +97,15 @@ impl Group {
                     )
                     .await;
                 // What it handled is committed, failed or not.
-                let ran = ran.and(consumer.finish().await);
+                let finished = consumer.finish().await;
+                let ran = match (ran, finished) {
+                    (Ok(()), finished) => finished,
+                    (Err(e), Ok(())) => Err(e),
+                    (Err(e), Err(commit)) => {
+                        report.failed(commit);
+                        Err(e)
+                    }
+                };
                 // A failed member leaves now. The others are handed back,
                 // not dropped: a member leaving starts a rebalance, which
                 // would refuse the others' final commits.

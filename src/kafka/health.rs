@@ -96,25 +96,30 @@ impl Health {
             || self.since_last_poll().is_some_and(|idle| idle <= max_idle)
     }
 
-    /// The lag of each assigned partition: its high watermark less the
-    /// consumer's position (the next record it will read). Asks the broker
-    /// for the watermarks, on tokio's blocking pool, 5 s at most each.
+    /// The lag of each assigned partition: its high watermark less where
+    /// the consumer reads next (its position; before it handed out a record
+    /// of the partition, the group's committed offset; with neither, the
+    /// low watermark). Asks the broker for the watermarks and committed
+    /// offsets, on tokio's blocking pool, 5 s at most each.
     pub async fn lag(&self) -> Result<BTreeMap<TopicPartition, i64>> {
+        const WAIT: Duration = Duration::from_secs(5);
         let clients = self.clients();
         blocking(move || {
             let mut lag = BTreeMap::new();
             for client in clients {
                 let position = client.position()?;
+                let committed = client.committed_offsets(position.clone(), WAIT)?;
                 for e in position.elements() {
-                    let (_, high) = client.fetch_watermarks(
-                        e.topic(),
-                        e.partition(),
-                        Duration::from_secs(5),
-                    )?;
-                    let next = e.offset().to_raw().filter(|&o| o >= 0);
-                    // No position yet: everything up to the watermark is
-                    // still to read, as far as this consumer knows.
-                    let behind = high - next.unwrap_or(0).min(high);
+                    let (low, high) = client.fetch_watermarks(e.topic(), e.partition(), WAIT)?;
+                    let valid = |o: rdkafka::Offset| o.to_raw().filter(|&o| o >= 0);
+                    let next = valid(e.offset())
+                        .or_else(|| {
+                            committed
+                                .find_partition(e.topic(), e.partition())
+                                .and_then(|c| valid(c.offset()))
+                        })
+                        .unwrap_or(low);
+                    let behind = (high - next).max(0);
                     lag.insert(TopicPartition::new(e.topic(), e.partition()), behind);
                 }
             }

@@ -181,7 +181,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T> + 'static> Partitioned<T, C> {
                 // The main queue serves rebalances and errors; a record
                 // arrives here only for a partition whose queue could not be
                 // split, and is handled here, in order.
-                msg = self.consumer.recv() => {
+                msg = self.consumer.recv_unwatched() => {
                     let outcome = match msg {
                         Ok(msg) => self.on_main_queue(&msg, &mut main_handler, &stop, &mut report).await,
                         Err(e) => Err(e),

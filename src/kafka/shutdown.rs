@@ -40,9 +40,12 @@ impl Shutdown {
     }
 
     /// A signal that also fires on SIGTERM and SIGINT (ctrl-c; only ctrl-c
-    /// off Unix). Call it inside a tokio runtime: the signals are listened
-    /// for by a task on it. Fails when the signal handlers cannot be
-    /// installed, or with no runtime.
+    /// off Unix). A second signal, while the runs stop, ends the process at
+    /// once (exit status 130), as an impatient ctrl-c expects: once these
+    /// handlers are installed, the signals no longer end it by themselves.
+    /// Call it inside a tokio runtime: the signals are listened for by a task
+    /// on it. Fails when the signal handlers cannot be installed, or with no
+    /// runtime.
     pub fn on_signals() -> Result<Self> {
         let shutdown = Self::new();
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
@@ -50,7 +53,7 @@ impl Shutdown {
                 format!("Shutdown::on_signals needs a tokio runtime: {e}").into(),
             ))
         })?;
-        let signalled = signals().map_err(|e| {
+        let mut signalled = signals().map_err(|e| {
             Error::new(ErrorKind::Config(
                 format!("cannot listen for SIGTERM and SIGINT: {e}").into(),
             ))
@@ -58,12 +61,15 @@ impl Shutdown {
         let token = shutdown.token.clone();
         runtime.spawn(async move {
             tokio::select! {
-                () = signalled => {
+                () = signalled.next() => {
                     tracing::info!(target: "kafka_codec", "shutdown signal received");
                     token.cancel();
                 }
                 () = token.cancelled() => {}
             }
+            signalled.next().await;
+            tracing::warn!(target: "kafka_codec", "second shutdown signal: exiting now");
+            std::process::exit(130);
         });
         Ok(shutdown)
     }
@@ -116,26 +122,39 @@ impl From<CancellationToken> for Shutdown {
     }
 }
 
-/// SIGTERM or SIGINT, whichever comes first.
-#[cfg(unix)]
-fn signals() -> std::io::Result<impl Future<Output = ()> + Send> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    })
+/// The signals a service stops on.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
 }
 
-/// Ctrl-c.
-#[cfg(not(unix))]
-fn signals() -> std::io::Result<impl Future<Output = ()> + Send> {
-    Ok(async {
+impl Signals {
+    /// The next SIGTERM or SIGINT (ctrl-c off Unix).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
-    })
+    }
+}
+
+/// Installs the handlers of SIGTERM and SIGINT.
+fn signals() -> std::io::Result<Signals> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(Signals {})
 }
 
 #[cfg(all(test, unix))]

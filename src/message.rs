@@ -203,6 +203,12 @@ impl KafkaMessage for serde_json::Value {
     const NAME: &'static str = "json";
 }
 
+/// A key's bytes as `ToKey` writes them, `None` for "no key".
+pub(crate) fn key_bytes<K: ToKey + ?Sized>(key: &K) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    key.write_key(&mut bytes).then_some(bytes)
+}
+
 /// A value that can be a record key. Keys are written so that any Kafka
 /// client reads them: text as UTF-8, numbers and UUIDs as their decimal or
 /// hyphenated text, bytes as they are.

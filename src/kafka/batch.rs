@@ -187,10 +187,8 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
         let ran = self
             .batches_into(shutdown, max_records, max_wait, &mut handler, &mut report)
             .await;
-        let finished = self.finish().await;
-        for e in [ran.err(), finished.err()].into_iter().flatten() {
-            report.failed(e);
-        }
+        report.check(ran);
+        report.check(self.finish().await);
         report
     }
 
@@ -275,19 +273,18 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
             let Ok(msg) = tokio::time::timeout_at(deadline, self.recv()).await else {
                 break;
             };
-            let taken = match msg {
-                Ok(msg) => match self.core.take_ended(&msg).await {
-                    Ok(Err(end)) => {
-                        ended(msg.topic(), msg.partition(), end);
-                        continue;
-                    }
-                    taken => taken,
-                },
-                Err(e) => Err(e),
-            };
+            let taken = async {
+                let msg = msg?;
+                let taken = self.core.take_ended(&msg).await?;
+                if let Err(end) = taken {
+                    ended(msg.topic(), msg.partition(), end);
+                }
+                Ok::<_, Error>(taken.ok())
+            }
+            .await;
             match taken {
-                Ok(Ok(record)) => records.push(record),
-                Ok(Err(_)) => {}
+                Ok(Some(record)) => records.push(record),
+                Ok(None) => {}
                 Err(e) => {
                     // The records taken so far go out first; the error next.
                     *self

@@ -605,15 +605,11 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Consumer<T, C> {
     {
         let mut report = Report::default();
         let mut handler = |r| handler(r).map_err(Into::into);
-        if let Err(e) = self
+        let ran = self
             .run_into(shutdown.token().cancelled(), &mut handler, &mut report)
-            .await
-        {
-            report.failed(e);
-        }
-        if let Err(e) = self.finish().await {
-            report.failed(e);
-        }
+            .await;
+        report.check(ran);
+        report.check(self.finish().await);
         report
     }
 

@@ -122,10 +122,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
     /// Takes one message: decodes it, or applies the poison policy and gives
     /// `None` (or the error, under [`Recover::Fail`]).
     pub(crate) async fn take(&self, msg: &BorrowedMessage<'_>) -> Result<Option<Record<T>>> {
-        let taken = self
-            .take_read(msg, msg.topic(), &self.read_headers(msg), true)
-            .await?;
-        Ok(taken.ok())
+        Ok(self.take_ended(msg).await?.ok())
     }
 
     /// [`take`](Self::take), keeping how a record that is not handed out

@@ -55,9 +55,7 @@ impl Embedded {
     /// # Ok(()) }
     /// ```
     pub fn fresh_topic(&self, prefix: &str, partitions: i32) -> Result<String> {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let topic = format!("{prefix}-{}-{n}", std::process::id());
+        let topic = unique(prefix);
         self.create_topic(&topic, partitions)?;
         Ok(topic)
     }
@@ -67,6 +65,14 @@ impl Embedded {
     pub fn cluster(&self) -> &MockCluster<'static, DefaultProducerContext> {
         &self.cluster
     }
+}
+
+/// A name no other call in this process gets: `prefix`, the process id and
+/// a count.
+pub(crate) fn unique(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
 }
 
 /// Brokers to use: `KAFKA_BROKERS` when set, else a fresh embedded cluster

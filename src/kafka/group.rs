@@ -96,29 +96,20 @@ impl Group {
                         &mut report,
                     )
                     .await;
+                let ran = report.check(ran);
                 // What it handled is committed, failed or not.
-                let finished = consumer.finish().await;
-                let ran = match (ran, finished) {
-                    (Ok(()), finished) => finished,
-                    (Err(e), Ok(())) => Err(e),
-                    (Err(e), Err(commit)) => {
-                        report.failed(commit);
-                        Err(e)
-                    }
-                };
+                let committed = report.check(consumer.finish().await);
                 // A failed member leaves now. The others are handed back,
                 // not dropped: a member leaving starts a rebalance, which
                 // would refuse the others' final commits.
-                let consumer = match ran {
-                    Ok(()) => Some(consumer),
-                    Err(e) => {
-                        tracing::error!(target: "kafka_codec", member, error = %e, "a group member stopped");
-                        report.failed(e);
-                        leave(vec![consumer]).await;
-                        None
-                    }
-                };
-                (report, consumer)
+                if ran && committed {
+                    return (report, Some(consumer));
+                }
+                if let Some(e) = report.error() {
+                    tracing::error!(target: "kafka_codec", member, error = %e, "a group member stopped");
+                }
+                leave(vec![consumer]).await;
+                (report, None)
             })));
         }
         let mut stopped = Vec::with_capacity(tasks.len());

@@ -62,8 +62,9 @@ use crate::message::KafkaMessage;
 pub struct Partitioned<T: KafkaMessage, C: KafkaCodec<T> = <T as KafkaMessage>::Codec> {
     consumer: Consumer<T, C>,
     router: Arc<Router>,
-    max_in_flight: usize,
-    peak: AtomicUsize,
+    /// The bound on handlers at once and their count, shared with the
+    /// partition tasks of its (one) run.
+    shared: Arc<Shared>,
 }
 
 impl<T: KafkaMessage, C: KafkaCodec<T>> std::fmt::Debug for Partitioned<T, C> {
@@ -99,21 +100,20 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Partitioned<T, C> {
         Partitioned {
             consumer,
             router,
-            max_in_flight: 8,
-            peak: AtomicUsize::new(0),
+            shared: Arc::new(Shared::new(8)),
         }
     }
 
     /// How many handlers may run at once across the partitions (default 8).
     #[must_use]
     pub fn max_in_flight(mut self, handlers: usize) -> Self {
-        self.max_in_flight = handlers.max(1);
+        self.shared = Arc::new(Shared::new(handlers.max(1)));
         self
     }
 
     /// The most handlers that ran at once in the last run.
     pub fn peak_in_flight(&self) -> usize {
-        self.peak.load(Ordering::SeqCst)
+        self.shared.peak.load(Ordering::SeqCst)
     }
 
     /// The partitions assigned to this member now.
@@ -156,11 +156,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T> + 'static> Partitioned<T, C> {
             )));
             return report;
         };
-        let shared = Arc::new(Shared {
-            permits: Semaphore::new(self.max_in_flight),
-            in_flight: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
-        });
+        let shared = &self.shared;
         let mut tasks = tokio::task::JoinSet::new();
         let mut main_handler = |r| handler.handle(r);
         loop {
@@ -199,11 +195,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T> + 'static> Partitioned<T, C> {
         // Its partition queues are gone with its tasks, so there is no
         // second run: queues split from now on are dropped at once.
         drop(assigned);
-        self.peak
-            .store(shared.peak.load(Ordering::SeqCst), Ordering::SeqCst);
-        if let Err(e) = self.consumer.finish().await {
-            report.failed(e);
-        }
+        report.check(self.consumer.finish().await);
         if !report.errors.is_empty() {
             self.leave().await;
         }
@@ -251,6 +243,16 @@ struct Shared {
     permits: Semaphore,
     in_flight: AtomicUsize,
     peak: AtomicUsize,
+}
+
+impl Shared {
+    fn new(max_in_flight: usize) -> Self {
+        Shared {
+            permits: Semaphore::new(max_in_flight),
+            in_flight: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        }
+    }
 }
 
 struct PartitionTask<T: KafkaMessage, C: KafkaCodec<T>> {

@@ -68,8 +68,7 @@ impl SendOptions {
     /// The record's key, in place of the one the type writes.
     #[must_use]
     pub fn key<K: ToKey + ?Sized>(mut self, key: &K) -> Self {
-        let mut bytes = Vec::new();
-        self.key = key.write_key(&mut bytes).then_some(bytes);
+        self.key = crate::message::key_bytes(key);
         self
     }
 

@@ -210,8 +210,7 @@ impl<T> RecordBuilder<T> {
     /// The key, written as a producer would write it.
     #[must_use]
     pub fn key<K: crate::ToKey + ?Sized>(mut self, key: &K) -> Self {
-        let mut bytes = Vec::new();
-        self.key = key.write_key(&mut bytes).then_some(bytes);
+        self.key = crate::message::key_bytes(key);
         self
     }
 

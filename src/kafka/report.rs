@@ -170,6 +170,18 @@ impl Report {
     pub(crate) fn failed(&mut self, error: Error) {
         self.errors.push(error);
     }
+
+    /// Keeps the error of a step of the run (its loop, its final commit),
+    /// if it failed; whether it went well.
+    pub(crate) fn check(&mut self, step: Result<()>) -> bool {
+        match step {
+            Ok(()) => true,
+            Err(e) => {
+                self.failed(e);
+                false
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -75,9 +75,7 @@ pub async fn read_dead_letters(
     count: usize,
     within: Duration,
 ) -> Result<Vec<DeadLetter>> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let group = format!("kafka-codec-dead-letters-{}-{n}", std::process::id());
+    let group = super::embedded::unique("kafka-codec-dead-letters");
     let reader: Consumer<Vec<u8>> = ConsumerBuilder::new(bootstrap_servers, &group)
         .commit_mode(CommitMode::AtMostOnce)
         .topics(&[topic])

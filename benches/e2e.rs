@@ -998,6 +998,7 @@ async fn pipe(servers: &str, input: &str, total: usize, transactional: bool) -> 
             }),
         )
         .await
+        .into_result()
         .expect("exactly-once run");
     } else {
         let producer = Producer::new(&producer_config(servers)).expect("producer");

@@ -94,10 +94,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             Ok(out)
         }
     });
-    let report = tokio::time::timeout(Duration::from_secs(120), report).await??;
+    let report = tokio::time::timeout(Duration::from_secs(120), report)
+        .await?
+        .into_result()?;
+    let (records, transactions) = (
+        report.totals().records(),
+        report.transactions.unwrap_or_default(),
+    );
     println!(
-        "committed {} entities and {} summaries in {} transactions ({} aborted)",
-        report.records, report.outputs, report.transactions, report.aborts
+        "committed {records} entities and {} summaries in {} transactions ({} aborted)",
+        transactions.outputs, transactions.committed, transactions.aborted
     );
 
     // Read the summaries back as a read_committed consumer would.
@@ -112,8 +118,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         *kinds.entry(record.value().kind.clone()).or_default() += 1;
     }
     println!("read {ENTITIES} summaries back: {kinds:?}");
-    if report.records != ENTITIES as u64 {
-        return Err(format!("committed {} of {ENTITIES} entities", report.records).into());
+    if records != ENTITIES as u64 {
+        return Err(format!("committed {records} of {ENTITIES} entities").into());
     }
     Ok(())
 }

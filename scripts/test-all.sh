@@ -15,6 +15,8 @@ export KAFKA_BROKER_NAME=tansu
 echo "real broker: $KAFKA_BROKERS (Tansu)"
 
 cargo test --workspace --all-features
+echo "the tests the mock cluster cannot run (ignored without a real broker), on Tansu"
+cargo test --all-features --test commits --test exactly_once -- --ignored
 
 echo "the Kafka tests again, on the embedded mock cluster"
 KAFKA_BROKERS= cargo test --all-features --test kafka --test faults --test failures --test partitioned --test exactly_once --test tracing --test metrics --test evolution

@@ -925,3 +925,126 @@ async fn a_groups_health_shows_its_assignment_liveness_and_lag() {
     assert_eq!(lag.len(), 4, "{lag:?}");
     assert_eq!(lag.values().sum::<i64>(), 0, "every record read: {lag:?}");
 }
+
+/// A user's client context, counting what librdkafka calls it for.
+#[derive(Clone, Default)]
+struct Counting {
+    tokens: Arc<std::sync::atomic::AtomicUsize>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl rdkafka::ClientContext for Counting {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.errors
+            .lock()
+            .unwrap()
+            .push(format!("{error}: {reason}"));
+    }
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.tokens
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // A refusal: librdkafka reports it as an authentication error.
+        Err("the identity provider is down".into())
+    }
+}
+
+/// The context a user brings hears librdkafka's errors: a producer and a
+/// consumer (which hears them as it polls) with no broker to reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_context_hears_the_clients_errors() {
+    let context = Counting::default();
+    let producer = Producer::builder("127.0.0.1:1")
+        .context(context.clone())
+        .build()
+        .unwrap();
+    let heard = |context: &Counting| !context.errors.lock().unwrap().is_empty();
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        while !heard(&context) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "producer: no error reached the context");
+    drop(producer);
+
+    let context = Counting::default();
+    let consumer = kafka_codec::kafka::ConsumerBuilder::new("127.0.0.1:1", "unreachable")
+        .context(context.clone())
+        .topics(&["nowhere"])
+        .build::<serde_json::Value>()
+        .unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        while !heard(&context) {
+            let _ = tokio::time::timeout(Duration::from_millis(200), consumer.next()).await;
+        }
+    })
+    .await;
+    assert!(heard(&context), "consumer: no error reached the context");
+}
+
+/// The context a user brings reaches librdkafka's OAUTHBEARER token refresh
+/// (which needs librdkafka built with TLS: feature `ssl`), for the producer
+/// and for the consumer; its refusal is reported back through the error
+/// callback. No broker: the refresh runs as the client starts.
+#[cfg(feature = "ssl")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_context_refreshes_oauthbearer_tokens() {
+    let sasl = |b: kafka_codec::kafka::ProducerBuilder| {
+        b.set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanism", "OAUTHBEARER")
+    };
+    let context = Counting::default();
+    let producer = sasl(Producer::builder("127.0.0.1:1"))
+        .context(context.clone())
+        .build()
+        .unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        while context.tokens.load(std::sync::atomic::Ordering::SeqCst) == 0
+            || context.errors.lock().unwrap().is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "producer: no token request or no error reached the context"
+    );
+    assert!(
+        context
+            .errors
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("identity provider is down")),
+        "the refusal is reported back: {:?}",
+        context.errors.lock().unwrap()
+    );
+    drop(producer);
+
+    let context = Counting::default();
+    let consumer = kafka_codec::kafka::ConsumerBuilder::new("127.0.0.1:1", "oauth")
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "OAUTHBEARER")
+        .context(context.clone())
+        .topics(&["oauth"])
+        .build::<serde_json::Value>()
+        .unwrap();
+    // The consumer's callbacks run as it polls.
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        while context.tokens.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            let _ = tokio::time::timeout(Duration::from_millis(200), consumer.next()).await;
+        }
+    })
+    .await;
+    assert!(
+        context.tokens.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "consumer: no token request"
+    );
+}

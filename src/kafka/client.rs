@@ -13,6 +13,7 @@ use rdkafka::types::RDKafkaErrorCode as C;
 use rdkafka::ClientContext;
 
 use super::codes::{lost_generation, retriable};
+use super::context::UserContext;
 use super::partitioned::Router;
 use super::tracker::Tracker;
 use crate::error::{Error, ErrorKind, Result};
@@ -44,6 +45,8 @@ pub struct CodecContext {
     /// Whether the group rebalances incrementally
     /// (`partition.assignment.strategy` `cooperative-sticky`).
     pub(crate) cooperative: bool,
+    /// The user's callbacks (log lines, errors, statistics, tokens).
+    pub(crate) user: UserContext,
 }
 
 /// When partitions were last revoked, counted in rebalances, so that a
@@ -127,14 +130,31 @@ impl std::fmt::Debug for CodecContext {
 }
 
 impl ClientContext for CodecContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
     /// librdkafka's statistics (every `statistics.interval.ms`; with the
     /// feature `metrics` a consumer gets 5 s unless it sets it): the
     /// consumer lag of each assigned partition goes to the
-    /// `kafka_codec.consumer.lag` gauge. Only the lag is read from the JSON
-    /// (not rdkafka's whole `Statistics`), and nothing is logged.
-    #[cfg(feature = "metrics")]
+    /// `kafka_codec.consumer.lag` gauge, then the JSON to the user's context.
     fn stats_raw(&self, statistics: &[u8]) {
+        #[cfg(feature = "metrics")]
         super::metrics::statistics(statistics, &self.group);
+        self.user.stats_raw(statistics);
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        self.user.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.user.error(error, reason);
+    }
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> std::result::Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.user.generate_oauth_token(config)
     }
 }
 

@@ -11,6 +11,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Offset};
 
 use super::client::{self, blocking, Client, CodecContext};
+use super::context::UserContext;
 use super::core::{Core, End, HeaderLimits};
 use super::dead_letter::{producer_config, DeadLetters};
 use super::health::Health;
@@ -75,6 +76,7 @@ pub struct ConsumerBuilder {
     trace: TraceContext,
     sampling: Sampling,
     health: Option<Health>,
+    context: UserContext,
 }
 
 impl ConsumerBuilder {
@@ -107,6 +109,7 @@ impl ConsumerBuilder {
             trace: TraceContext::default(),
             sampling: Sampling::ALL,
             health: None,
+            context: UserContext::default(),
         }
     }
 
@@ -225,6 +228,15 @@ impl ConsumerBuilder {
     #[must_use]
     pub fn span_sampling(mut self, sampling: Sampling) -> Self {
         self.sampling = sampling;
+        self
+    }
+
+    /// An rdkafka client context of your own: its log, error and
+    /// statistics callbacks, and its OAUTHBEARER token refresh, for the
+    /// consumer and its dead-letter producer. See [`UserContext`].
+    #[must_use]
+    pub fn context(mut self, context: impl rdkafka::ClientContext + 'static) -> Self {
+        self.context = UserContext::new(context);
         self
     }
 
@@ -358,6 +370,7 @@ impl ConsumerBuilder {
                 cooperative: config
                     .get("partition.assignment.strategy")
                     .is_some_and(|s| s.contains("cooperative")),
+                user: self.context.clone(),
             })?,
         );
         if let Some(router) = &router {
@@ -369,7 +382,13 @@ impl ConsumerBuilder {
         let dead_letters = if dead_letters && transactional {
             Some(DeadLetters::deferred(self.dead_letter_limit))
         } else if dead_letters {
-            let producer = Producer::new(&producer_config(&self.config))?;
+            let producer = Producer::create(
+                producer_config(&self.config),
+                self.context.clone(),
+                Duration::from_secs(30),
+                3,
+                Sampling::ALL,
+            )?;
             Some(DeadLetters::new(producer, self.dead_letter_limit))
         } else {
             None

@@ -15,31 +15,12 @@ use super::consumer::Consumer;
 use super::core::End as RecordEnd;
 use super::policy::Backoff;
 use super::record::Record;
+use super::report::{Report, Transactions};
 use super::shutdown::Shutdown;
 use super::transaction::{next_offsets, Outbox, TransactionAction, TransactionalProducer};
 use crate::codec::KafkaCodec;
 use crate::error::{BoxError, Error, ErrorKind, Result};
 use crate::message::KafkaMessage;
-
-/// What a run of an [`ExactlyOnce`] pipeline did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ExactlyOnceReport {
-    /// Transactions committed.
-    pub transactions: u64,
-    /// Input records whose offsets were committed (handled, skipped or
-    /// dead-lettered).
-    pub records: u64,
-    /// Records written by committed transactions (outputs and dead
-    /// letters).
-    pub outputs: u64,
-    /// Transactions aborted (each batch was processed again, or given up
-    /// when the run stopped).
-    pub aborts: u64,
-    /// Input records read and then left to the partition's next owner
-    /// because the partition was revoked before they were committed.
-    pub dropped: u64,
-}
 
 /// A consume-transform-produce pipeline with exactly-once effect: for each
 /// input record the handler returns the records to write ([`Outbox`]), and
@@ -83,8 +64,10 @@ pub struct ExactlyOnceReport {
 ///         out.send(&Invoice { order: order.value().id, cents: order.value().cents })?;
 ///         Ok(out)
 ///     })
-///     .await?;
-/// println!("{} orders invoiced in {} transactions", report.records, report.transactions);
+///     .await
+///     .into_result()?;
+/// let transactions = report.transactions.unwrap_or_default();
+/// println!("{} orders invoiced in {} transactions", report.totals().records(), transactions.committed);
 /// # Ok(()) }
 /// ```
 pub struct ExactlyOnce<T: KafkaMessage, C: KafkaCodec<T> = <T as KafkaMessage>::Codec> {
@@ -178,15 +161,36 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
     /// offsets, so a later run (or the partitions' next owner) processes it
     /// again.
     ///
+    /// The handler returns the records to write for its input, `Ok` with an
+    /// [`Outbox`] (empty to write nothing), or a [`BoxError`] (so `?` takes
+    /// any error with no annotation; the [`FailurePolicy`](super::FailurePolicy)
+    /// applies). The [`Report`] counts a record once its transaction
+    /// committed, and carries the run's [`Transactions`].
+    ///
     /// Stop it with `shutdown`, not by dropping the future: a run dropped
     /// mid-batch leaves an open transaction to be aborted on drop and its
     /// partitions past the batch; they are moved back when the next run
     /// starts, or a new consumer starts from the committed offsets.
-    pub async fn run<F, Fut>(
+    pub async fn run<F, Fut>(&mut self, shutdown: Shutdown, mut handler: F) -> Report
+    where
+        F: FnMut(Record<T>) -> Fut,
+        Fut: Future<Output = std::result::Result<Outbox, BoxError>>,
+    {
+        let mut report = Report {
+            transactions: Some(Transactions::default()),
+            ..Report::default()
+        };
+        let ran = self.run_until(shutdown, &mut handler, &mut report).await;
+        report.check(ran);
+        report
+    }
+
+    async fn run_until<F, Fut>(
         &mut self,
         shutdown: Shutdown,
-        mut handler: F,
-    ) -> Result<ExactlyOnceReport>
+        handler: &mut F,
+        report: &mut Report,
+    ) -> Result<()>
     where
         F: FnMut(Record<T>) -> Fut,
         Fut: Future<Output = std::result::Result<Outbox, BoxError>>,
@@ -195,7 +199,6 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
         // polling it again must not panic.
         let shutdown = futures::FutureExt::fuse(shutdown.token().cancelled());
         tokio::pin!(shutdown);
-        let mut report = ExactlyOnceReport::default();
         let settings = Settings {
             max_aborts: self.max_aborts,
             backoff: &self.abort_backoff,
@@ -216,7 +219,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
                 shutdown.as_mut(),
             )
             .await;
-            let batch = still_owned(&self.consumer, batch, &mut report);
+            let batch = still_owned(&self.consumer, batch, report);
             if !batch.is_empty() {
                 // Taken now: if the generation moves on before the commit,
                 // the broker refuses the offsets.
@@ -229,10 +232,10 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
                     &mut self.producer,
                     &batch,
                     group,
-                    &mut handler,
+                    handler,
                     shutdown.as_mut(),
                     &settings,
-                    &mut report,
+                    report,
                 ))
                 .await;
                 let back = match &end {
@@ -242,7 +245,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
                 self.unfinished.clear();
                 match end {
                     Ok(End::Committed | End::Dropped) => back?,
-                    Ok(End::Abandoned) => return back.map(|()| report),
+                    Ok(End::Abandoned) => return back,
                     Err(e) => {
                         if let Err(seek) = back {
                             tracing::error!(error = %seek, "moving the partitions back failed");
@@ -253,7 +256,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> ExactlyOnce<T, C> {
             }
             match stop {
                 Stop::No => {}
-                Stop::Shutdown => return Ok(report),
+                Stop::Shutdown => return Ok(()),
                 Stop::Failed(e) => return Err(e),
             }
         }
@@ -312,7 +315,7 @@ where
 fn still_owned<'c, T: KafkaMessage, C: KafkaCodec<T>>(
     consumer: &Consumer<T, C>,
     batch: Vec<(BorrowedMessage<'c>, u64)>,
-    report: &mut ExactlyOnceReport,
+    report: &mut Report,
 ) -> Vec<BorrowedMessage<'c>> {
     let revocations = &consumer.core.client.context().revocations;
     let read = batch.len();
@@ -327,7 +330,7 @@ fn still_owned<'c, T: KafkaMessage, C: KafkaCodec<T>>(
             dropped,
             "records of revoked partitions left to their next owner"
         );
-        report.dropped += dropped;
+        transactions(report).dropped += dropped;
     }
     kept
 }
@@ -343,7 +346,7 @@ async fn process<T, C, F, Fut, S>(
     handler: &mut F,
     mut stop: Pin<&mut S>,
     settings: &Settings<'_>,
-    report: &mut ExactlyOnceReport,
+    report: &mut Report,
 ) -> Result<End>
 where
     T: KafkaMessage,
@@ -357,7 +360,7 @@ where
             "the consumer has no group metadata (no `group.id`?)".into(),
         )));
     };
-    let Some(outbox) = handle(consumer, batch, handler, stop.as_mut()).await? else {
+    let Some((outbox, counts)) = handle(consumer, batch, handler, stop.as_mut()).await? else {
         return Ok(End::Abandoned);
     };
     let offsets = next_offsets(batch.iter().map(|m| (m.topic(), m.partition(), m.offset())))?;
@@ -365,9 +368,10 @@ where
     loop {
         let error = match commit(producer, &group, &offsets, &outbox).await {
             Ok(()) => {
-                report.transactions += 1;
-                report.records += batch.len() as u64;
-                report.outputs += outbox.len() as u64;
+                report.merge(counts);
+                let transactions = transactions(report);
+                transactions.committed += 1;
+                transactions.outputs += outbox.len() as u64;
                 return Ok(End::Committed);
             }
             Err(e) => e,
@@ -378,7 +382,7 @@ where
         ) {
             return Err(error);
         }
-        report.aborts += 1;
+        transactions(report).aborted += 1;
         if group_moved_on(&error) {
             tracing::warn!(error = %error, "transaction aborted: the group moved on; the batch is left to the partitions' owners");
             return Ok(End::Dropped);
@@ -396,15 +400,23 @@ where
     }
 }
 
+/// The transactions of a run's report.
+fn transactions(report: &mut Report) -> &mut Transactions {
+    report
+        .transactions
+        .get_or_insert_with(Transactions::default)
+}
+
 /// Runs the handler on every record of a batch (through the consumer's
-/// poison and failure policies) and gathers what it returned and the dead
-/// letters. `None`: `stop` completed during a retry back-off.
+/// poison and failure policies) and gathers what it returned, the dead
+/// letters, and how each record ended. `None`: `stop` completed during a
+/// retry back-off.
 async fn handle<T, C, F, Fut, S>(
     consumer: &Consumer<T, C>,
     batch: &[BorrowedMessage<'_>],
     handler: &mut F,
     mut stop: Pin<&mut S>,
-) -> Result<Option<Outbox>>
+) -> Result<Option<(Outbox, Report)>>
 where
     T: KafkaMessage,
     C: KafkaCodec<T>,
@@ -434,16 +446,19 @@ where
             Ok(())
         }
     };
+    let mut counts = Report::default();
     for msg in batch {
-        if core.process(msg, &mut gather, stop.as_mut()).await?.end == RecordEnd::Abandoned {
+        let outcome = core.process(msg, &mut gather, stop.as_mut()).await?;
+        if outcome.end == RecordEnd::Abandoned {
             return Ok(None);
         }
+        counts.count(msg.topic(), msg.partition(), outcome);
     }
     let mut out = outputs
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     out.append(dead_letters());
-    Ok(Some(out))
+    Ok(Some((out, counts)))
 }
 
 /// One transaction: the offsets first (a refused offset commit aborts

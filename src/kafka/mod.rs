@@ -32,7 +32,7 @@
 //! | N members of a group | [`Group::run`]`(shutdown, handler) -> Report` |
 //! | partitions in parallel | [`Partitioned::run`]`(shutdown, handler) -> Report` |
 //! | batches | [`Consumer::run_batches`]`(shutdown, max, wait, handler) -> Report` |
-//! | exactly once | [`ExactlyOnce::run`]`(shutdown, handler) -> Result<ExactlyOnceReport>` |
+//! | exactly once | [`ExactlyOnce::run`]`(shutdown, handler) -> Report` |
 //!
 //! * [`Shutdown`]: one signal type, fired by hand, by a future, or by
 //!   SIGTERM and ctrl-c ([`Shutdown::on_signals`]).
@@ -90,6 +90,7 @@ mod batch;
 pub(crate) mod client;
 pub(crate) mod codes;
 mod consumer;
+mod context;
 mod core;
 mod dead_letter;
 mod dispatch;
@@ -115,8 +116,9 @@ mod transaction;
 pub use batch::{Batch, BatchFailure};
 pub use client::CodecContext;
 pub use consumer::{CommitMode, Consumer, ConsumerBuilder, StartFrom};
+pub use context::UserContext;
 pub use dispatch::Dispatch;
-pub use exactly_once::{ExactlyOnce, ExactlyOnceReport};
+pub use exactly_once::ExactlyOnce;
 pub use group::Group;
 pub use handler::Handler;
 pub use health::Health;
@@ -124,7 +126,7 @@ pub use partitioned::Partitioned;
 pub use policy::{Backoff, DeadLetterLimit, FailurePolicy, Permanent, Recover};
 pub use producer::{Delivery, Producer, ProducerBuilder, SendOptions};
 pub use record::{Record, RecordBuilder};
-pub use report::{Counts, Report, TopicPartition};
+pub use report::{Counts, Report, TopicPartition, Transactions};
 pub use shutdown::Shutdown;
 pub use stats::ConsumerStats;
 pub use telemetry::{Sampling, TraceContext};

@@ -10,6 +10,7 @@ use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 use serde::Serialize;
 
+use super::context::UserContext;
 use super::metrics;
 use super::telemetry::{self, Sampler, Sampling};
 
@@ -148,8 +149,9 @@ pub struct Producer {
 }
 
 struct Shared {
-    client: RwLock<Arc<FutureProducer>>,
+    client: RwLock<Arc<FutureProducer<UserContext>>>,
     config: ClientConfig,
+    context: UserContext,
     idempotent: bool,
     queue_timeout: Duration,
     resends: u32,
@@ -175,6 +177,7 @@ pub struct ProducerBuilder {
     queue_timeout: Duration,
     resends: u32,
     sampling: Sampling,
+    context: UserContext,
 }
 
 impl ProducerBuilder {
@@ -212,9 +215,24 @@ impl ProducerBuilder {
         self
     }
 
+    /// An rdkafka client context of your own: its log, error and
+    /// statistics callbacks, and its OAUTHBEARER token refresh. See
+    /// [`UserContext`].
+    #[must_use]
+    pub fn context(mut self, context: impl rdkafka::ClientContext + 'static) -> Self {
+        self.context = UserContext::new(context);
+        self
+    }
+
     /// Creates the producer.
     pub fn build(self) -> Result<Producer> {
-        Producer::create(self.config, self.queue_timeout, self.resends, self.sampling)
+        Producer::create(
+            self.config,
+            self.context,
+            self.queue_timeout,
+            self.resends,
+            self.sampling,
+        )
     }
 }
 
@@ -232,26 +250,35 @@ impl Producer {
             queue_timeout: Duration::from_secs(30),
             resends: 3,
             sampling: Sampling::ALL,
+            context: UserContext::default(),
         }
     }
 
     /// A producer from a full rdkafka configuration.
     pub fn new(config: &ClientConfig) -> Result<Self> {
-        Self::create(config.clone(), Duration::from_secs(30), 3, Sampling::ALL)
+        Self::create(
+            config.clone(),
+            UserContext::default(),
+            Duration::from_secs(30),
+            3,
+            Sampling::ALL,
+        )
     }
 
     pub(crate) fn create(
         config: ClientConfig,
+        context: UserContext,
         queue_timeout: Duration,
         resends: u32,
         sampling: Sampling,
     ) -> Result<Self> {
-        let client = config.create()?;
+        let client = config.create_with_context(context.clone())?;
         let idempotent = config.get("enable.idempotence") == Some("true");
         Ok(Producer {
             shared: Arc::new(Shared {
                 client: RwLock::new(Arc::new(client)),
                 config,
+                context,
                 idempotent,
                 queue_timeout,
                 resends,
@@ -264,7 +291,7 @@ impl Producer {
 
     /// The underlying rdkafka producer (the current one: see the type's docs
     /// on lost idempotence state).
-    pub fn inner(&self) -> Arc<FutureProducer> {
+    pub fn inner(&self) -> Arc<FutureProducer<UserContext>> {
         self.client()
     }
 
@@ -274,7 +301,7 @@ impl Producer {
         self.shared.resets.load(Ordering::Relaxed)
     }
 
-    fn client(&self) -> Arc<FutureProducer> {
+    fn client(&self) -> Arc<FutureProducer<UserContext>> {
         self.shared
             .client
             .read()
@@ -436,7 +463,7 @@ impl Producer {
     /// refused too: the broker's refusal itself, or what librdkafka does with
     /// the records behind it once it declared the producer fatally failed
     /// (purged from its queue, refused to queue).
-    fn session_lost(&self, e: &Error, client: &FutureProducer) -> bool {
+    fn session_lost(&self, e: &Error, client: &FutureProducer<UserContext>) -> bool {
         use RDKafkaErrorCode as C;
         let ErrorKind::Kafka(KafkaError::MessageProduction(code)) = e.kind() else {
             return false;
@@ -448,7 +475,7 @@ impl Producer {
 
     /// Replaces `failed` with a new librdkafka producer (a new producer id),
     /// unless another send already did.
-    fn reset(&self, failed: &Arc<FutureProducer>, cause: &Error) -> Result<()> {
+    fn reset(&self, failed: &Arc<FutureProducer<UserContext>>, cause: &Error) -> Result<()> {
         let mut current = self
             .shared
             .client
@@ -456,7 +483,11 @@ impl Producer {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if Arc::ptr_eq(&current, failed) {
             tracing::warn!(error = %cause, "the broker lost this producer's idempotence state; starting a new producer id and sending again");
-            *current = Arc::new(self.shared.config.create()?);
+            *current = Arc::new(
+                self.shared
+                    .config
+                    .create_with_context(self.shared.context.clone())?,
+            );
             self.shared.resets.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
@@ -498,7 +529,7 @@ impl Producer {
     /// waiting for room while the queue is full.
     pub(crate) async fn queue(
         &self,
-        client: &FutureProducer,
+        client: &FutureProducer<UserContext>,
         record: FutureRecord<'_, [u8], [u8]>,
     ) -> Result<DeliveryFuture> {
         // Only the record given back crosses the await (a `match` on the
@@ -520,7 +551,7 @@ impl Producer {
     /// `queue_timeout` passed first.
     async fn wait_to_queue(
         &self,
-        client: &FutureProducer,
+        client: &FutureProducer<UserContext>,
         mut record: FutureRecord<'_, [u8], [u8]>,
     ) -> Result<DeliveryFuture> {
         let deadline = tokio::time::Instant::now() + self.shared.queue_timeout;

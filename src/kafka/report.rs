@@ -45,11 +45,43 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Records settled: handled, skipped or dead-lettered (their offsets
+    /// may be committed).
+    pub fn records(&self) -> u64 {
+        self.handled + self.skipped + self.dead_lettered
+    }
+
     fn add(&mut self, other: Counts) {
         self.handled += other.handled;
         self.skipped += other.skipped;
         self.dead_lettered += other.dead_lettered;
         self.retried += other.retried;
+    }
+}
+
+/// What the transactions of an [`ExactlyOnce`](super::ExactlyOnce) run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Transactions {
+    /// Transactions committed.
+    pub committed: u64,
+    /// Records written by committed transactions (outputs and dead
+    /// letters).
+    pub outputs: u64,
+    /// Transactions aborted (each batch was sent again, left to the
+    /// partitions' next owner, or given up when the run stopped).
+    pub aborted: u64,
+    /// Input records read and then left to the partition's next owner
+    /// because the partition was revoked before they were committed.
+    pub dropped: u64,
+}
+
+impl Transactions {
+    fn add(&mut self, other: Transactions) {
+        self.committed += other.committed;
+        self.outputs += other.outputs;
+        self.aborted += other.aborted;
+        self.dropped += other.dropped;
     }
 }
 
@@ -82,7 +114,10 @@ impl Outcome {
 
 /// What a run did: per topic-partition counts, and the errors that stopped
 /// it. Every run returns one: [`Consumer::run`](super::Consumer::run),
-/// [`Group::run`](super::Group::run), [`Partitioned::run`](super::Partitioned::run).
+/// [`Group::run`](super::Group::run), [`Partitioned::run`](super::Partitioned::run),
+/// [`Consumer::run_batches`](super::Consumer::run_batches),
+/// [`ExactlyOnce::run`](super::ExactlyOnce::run) (which counts a record
+/// once its transaction committed, and reports its transactions).
 ///
 /// A single consumer and a [`Partitioned`](super::Partitioned) member stop
 /// at their first error. In a [`Group`](super::Group), a member that fails
@@ -105,6 +140,9 @@ pub struct Report {
     /// The errors that stopped the run (or, in a group, its members), in
     /// the order they happened.
     pub errors: Vec<Error>,
+    /// An [`ExactlyOnce`](super::ExactlyOnce) run's transactions; `None`
+    /// for the other runs.
+    pub transactions: Option<Transactions>,
 }
 
 impl Report {
@@ -164,6 +202,11 @@ impl Report {
             self.partitions.entry(tp).or_default().add(counts);
         }
         self.errors.extend(other.errors);
+        if let Some(theirs) = other.transactions {
+            self.transactions
+                .get_or_insert_with(Default::default)
+                .add(theirs);
+        }
     }
 
     /// Records an error that stopped the run.

@@ -15,6 +15,8 @@ use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, Producer as _};
+
+use super::context::UserContext;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -90,6 +92,7 @@ pub struct TransactionalProducerBuilder {
     config: ClientConfig,
     timeout: Duration,
     queue_timeout: Duration,
+    context: UserContext,
 }
 
 impl TransactionalProducerBuilder {
@@ -109,11 +112,20 @@ impl TransactionalProducerBuilder {
         self
     }
 
+    /// An rdkafka client context of your own (callbacks, OAUTHBEARER
+    /// tokens). See [`UserContext`].
+    #[must_use]
+    pub fn context(mut self, context: impl rdkafka::ClientContext + 'static) -> Self {
+        self.context = UserContext::new(context);
+        self
+    }
+
     /// Creates the producer and initializes its transactions: registers the
     /// `transactional.id` with the coordinator, which fences any older
     /// producer with the same id and settles its open transaction.
     pub async fn build(self) -> Result<TransactionalProducer> {
-        TransactionalProducer::create(self.config, self.timeout, self.queue_timeout).await
+        TransactionalProducer::create(self.config, self.context, self.timeout, self.queue_timeout)
+            .await
     }
 }
 
@@ -173,6 +185,7 @@ impl TransactionalProducer {
             config,
             timeout: Duration::from_secs(30),
             queue_timeout: Duration::from_secs(30),
+            context: UserContext::default(),
         }
     }
 
@@ -181,6 +194,7 @@ impl TransactionalProducer {
     pub async fn new(config: &ClientConfig) -> Result<Self> {
         Self::create(
             config.clone(),
+            UserContext::default(),
             Duration::from_secs(30),
             Duration::from_secs(30),
         )
@@ -189,6 +203,7 @@ impl TransactionalProducer {
 
     async fn create(
         config: ClientConfig,
+        context: UserContext,
         timeout: Duration,
         queue_timeout: Duration,
     ) -> Result<Self> {
@@ -203,7 +218,7 @@ impl TransactionalProducer {
         // No resends on a new producer id: a transactional producer that lost
         // its state must be dropped (its error is fatal), not replaced behind
         // the caller's back.
-        let producer = Producer::create(config, queue_timeout, 0, Sampling::ALL)?;
+        let producer = Producer::create(config, context, queue_timeout, 0, Sampling::ALL)?;
         let client = producer.inner();
         blocking(move || client.init_transactions(timeout))
             .await
@@ -267,7 +282,7 @@ impl TransactionalProducer {
     }
 
     /// The underlying rdkafka producer.
-    pub fn inner(&self) -> Arc<FutureProducer> {
+    pub fn inner(&self) -> Arc<FutureProducer<UserContext>> {
         self.producer.inner()
     }
 

@@ -51,13 +51,29 @@ pub fn broker() -> Broker {
             servers,
             embedded: None,
         },
-        _ => {
-            let embedded = Embedded::start(1).expect("start the mock cluster");
-            Broker {
-                servers: embedded.bootstrap_servers().to_owned(),
-                embedded: Some(embedded),
-            }
-        }
+        _ => embedded_broker(),
+    }
+}
+
+/// The real broker named by `KAFKA_BROKERS`, for a test the mock cluster
+/// cannot run. Such a test is `#[ignore = "needs a real broker ..."]`;
+/// `scripts/test-all.sh` runs it with `--ignored` on Tansu.
+pub fn real_broker() -> Broker {
+    let broker = broker();
+    assert!(
+        broker.embedded.is_none(),
+        "this test needs a real broker: set KAFKA_BROKERS (scripts/test-all.sh starts Tansu)"
+    );
+    broker
+}
+
+/// A mock cluster of this test's own, whatever `KAFKA_BROKERS` says: for a
+/// test that injects faults into it.
+pub fn embedded_broker() -> Broker {
+    let embedded = Embedded::start(1).expect("start the mock cluster");
+    Broker {
+        servers: embedded.bootstrap_servers().to_owned(),
+        embedded: Some(embedded),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod codec;
 mod error;
+mod fast;
 pub mod headers;
 mod inherit;
 #[cfg(feature = "kafka")]

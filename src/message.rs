@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::codec::{Hints, KafkaCodec};
 use crate::error::Result;
-use crate::poly::FastCodecs;
+use crate::fast::FastCodecs;
 use crate::version::{Evolution, Old};
 
 /// A type that can travel over Kafka: its codec, type name, default topic,

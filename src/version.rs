@@ -141,7 +141,7 @@ use serde::Deserializer;
 
 use crate::codec::{FastPath, Hints, KafkaCodec, VersionHint};
 use crate::error::{Error, ErrorKind, Result};
-use crate::poly::{BuiltinCodecs, FastCodecs};
+use crate::fast::{BuiltinCodecs, FastCodecs};
 use crate::KafkaMessage;
 
 /// How a type evolves, as declared on its derive. Not public API: generated

@@ -17,16 +17,17 @@ use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Headers as _, Message};
 use rdkafka::TopicPartitionList;
 use tracing::Instrument as _;
 
-use super::client::{self, Client};
 use super::dead_letter::{DeadLetters, Failure};
 use super::metrics;
+use super::offsets;
+use super::policy::CommitMode;
 use super::policy::{FailurePolicy, Recover};
+use super::rebalance::Client;
 use super::record::{self, meta_of, HeaderList, HeaderRef, Raw, Record};
 pub(crate) use super::report::{End, Outcome};
 use super::stats::{bump, ConsumerStats};
 use super::telemetry::{self, Sampler, TraceContext};
 use super::tracker::{Step, Tracker};
-use super::CommitMode;
 use crate::codec::{Hints, KafkaCodec};
 use crate::error::{BoxError, Error, ErrorKind, RecordMeta, Result};
 use crate::headers;
@@ -446,7 +447,7 @@ impl<T: KafkaMessage, C: KafkaCodec<T>> Core<T, C> {
             pause_or_resume(&self.client, topic, partition, step);
         });
         match step.store {
-            Some(last) => client::store(&self.client, topic, partition, last),
+            Some(last) => offsets::store(&self.client, topic, partition, last),
             None => Ok(()),
         }
     }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::ClientConfig;
 
+use super::outbox::Outbox;
 use super::policy::DeadLetterLimit;
 use super::producer::Producer;
-use super::transaction::Outbox;
 use crate::error::{Error, ErrorKind, RecordMeta, Result};
 use crate::headers;
 

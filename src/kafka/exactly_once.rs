@@ -13,11 +13,12 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::consumer::Consumer;
 use super::core::End as RecordEnd;
+use super::outbox::{next_offsets, Outbox};
 use super::policy::Backoff;
 use super::record::Record;
 use super::report::{Report, Transactions};
 use super::shutdown::Shutdown;
-use super::transaction::{next_offsets, Outbox, TransactionAction, TransactionalProducer};
+use super::transaction::{Transaction, TransactionAction, TransactionalProducer};
 use crate::codec::KafkaCodec;
 use crate::error::{BoxError, Error, ErrorKind, Result};
 use crate::message::KafkaMessage;
@@ -541,8 +542,7 @@ async fn seek_committed<T: KafkaMessage, C: KafkaCodec<T>>(
     }
     let client = consumer.core.client.clone();
     let committed =
-        super::client::blocking(move || client.committed_offsets(tpl, Duration::from_secs(30)))
-            .await?;
+        super::rt::blocking(move || client.committed_offsets(tpl, Duration::from_secs(30))).await?;
     let at: Vec<(String, i32, i64)> = first
         .iter()
         .map(|(topic, partition, offset)| {
@@ -554,4 +554,28 @@ async fn seek_committed<T: KafkaMessage, C: KafkaCodec<T>>(
         })
         .collect();
     seek_back(consumer, &at).await
+}
+
+impl Transaction<'_> {
+    /// Adds a consumer's offsets to the transaction: committed for the
+    /// consumer's group if, and only if, the transaction commits. `offsets`
+    /// are the next records to read (the last one handled plus one), as
+    /// Kafka commits them.
+    pub async fn send_offsets<T, C>(
+        &self,
+        consumer: &Consumer<T, C>,
+        offsets: &TopicPartitionList,
+    ) -> Result<()>
+    where
+        T: KafkaMessage,
+        C: KafkaCodec<T>,
+    {
+        use rdkafka::consumer::Consumer as _;
+        let Some(group) = consumer.inner().group_metadata() else {
+            return Err(Error::new(ErrorKind::Config(
+                "the consumer has no group metadata (no `group.id`?)".into(),
+            )));
+        };
+        self.send_offsets_as(Arc::new(group), offsets).await
+    }
 }

@@ -1,7 +1,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::consumer::ConsumerBuilder;
+use super::builder::ConsumerBuilder;
 use super::handler::Handler;
 use super::record::Record;
 use super::report::Report;
@@ -119,7 +119,7 @@ impl Group {
                     report.merge(member);
                     stopped.extend(consumer);
                 }
-                Err(join) => report.failed(super::client::task_failed("member task", &join)),
+                Err(join) => report.failed(super::rt::task_failed("member task", &join)),
             }
         }
         // Every member has committed; now they may leave.

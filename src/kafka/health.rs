@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer as _;
 
-use super::client::{blocking, Client};
+use super::rebalance::Client;
 use super::report::TopicPartition;
+use super::rt::blocking;
 use crate::error::Result;
 
 /// Health of the consumers built with it

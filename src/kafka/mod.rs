@@ -87,7 +87,7 @@
 //! [`ClientConfig`]: rdkafka::ClientConfig
 
 mod batch;
-pub(crate) mod client;
+mod builder;
 pub(crate) mod codes;
 mod consumer;
 mod context;
@@ -100,11 +100,15 @@ mod group;
 mod handler;
 mod health;
 pub mod metrics;
+mod offsets;
+mod outbox;
 mod partitioned;
 mod policy;
 mod producer;
+mod rebalance;
 mod record;
 mod report;
+mod rt;
 mod shutdown;
 mod stats;
 mod telemetry;
@@ -114,24 +118,26 @@ mod tracker;
 mod transaction;
 
 pub use batch::{Batch, BatchFailure};
-pub use client::CodecContext;
-pub use consumer::{CommitMode, Consumer, ConsumerBuilder, StartFrom};
+pub use builder::{ConsumerBuilder, StartFrom};
+pub use consumer::Consumer;
 pub use context::UserContext;
 pub use dispatch::Dispatch;
 pub use exactly_once::ExactlyOnce;
 pub use group::Group;
 pub use handler::Handler;
 pub use health::Health;
+pub use outbox::Outbox;
 pub use partitioned::Partitioned;
-pub use policy::{Backoff, DeadLetterLimit, FailurePolicy, Permanent, Recover};
+pub use policy::{Backoff, CommitMode, DeadLetterLimit, FailurePolicy, Permanent, Recover};
 pub use producer::{Delivery, Producer, ProducerBuilder, SendOptions};
+pub use rebalance::CodecContext;
 pub use record::{Record, RecordBuilder};
 pub use report::{Counts, Report, TopicPartition, Transactions};
 pub use shutdown::Shutdown;
 pub use stats::ConsumerStats;
 pub use telemetry::{Sampling, TraceContext};
 pub use transaction::{
-    Outbox, Transaction, TransactionAction, TransactionalProducer, TransactionalProducerBuilder,
+    Transaction, TransactionAction, TransactionalProducer, TransactionalProducerBuilder,
 };
 
 pub use rdkafka::ClientConfig;

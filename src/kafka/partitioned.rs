@@ -1,22 +1,22 @@
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::Message as _;
-use rdkafka::TopicPartitionList;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{self, Client, CodecContext};
 use super::consumer::Consumer;
 use super::core::{Core, End};
 use super::handler::Handler;
+use super::offsets;
+use super::rebalance::{Assigned, CodecContext, Router};
 use super::record::Record;
 use super::report::{Report, TopicPartition};
+use super::rt;
 use super::shutdown::Shutdown;
 use crate::codec::KafkaCodec;
 use crate::error::{BoxError, Error, ErrorKind, Result};
@@ -233,7 +233,7 @@ fn record_task(
             report.merge(task);
         }
         Err(join) => {
-            report.failed(client::task_failed("partition task", &join));
+            report.failed(rt::task_failed("partition task", &join));
             stop.cancel();
         }
     }
@@ -311,7 +311,7 @@ where
             msg = queue.recv() => match msg {
                 Ok(msg) => msg,
                 Err(e) => {
-                    client::wait_out(e).await?;
+                    offsets::wait_out(e).await?;
                     continue;
                 }
             },
@@ -334,202 +334,6 @@ where
         report.count(msg.topic(), msg.partition(), outcome);
         if outcome.end == End::Abandoned {
             return Ok(());
-        }
-    }
-}
-
-/// A partition handed to this member, with its own queue.
-pub(crate) struct Assigned {
-    queue: StreamPartitionQueue<CodecContext>,
-    slot: Slot,
-}
-
-const PENDING: u8 = 0;
-const RUNNING: u8 = 1;
-const DONE: u8 = 2;
-
-/// A partition task's stop signal and state, shared with the rebalance
-/// callback that waits for it to finish.
-#[derive(Clone)]
-struct Slot {
-    stop: CancellationToken,
-    state: Arc<(Mutex<u8>, Condvar)>,
-}
-
-impl Slot {
-    fn new(stop: CancellationToken) -> Self {
-        Slot {
-            stop,
-            state: Arc::new((Mutex::new(PENDING), Condvar::new())),
-        }
-    }
-
-    fn set(&self, to: u8) {
-        let (state, changed) = &*self.state;
-        *state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = to;
-        changed.notify_all();
-    }
-
-    /// The task starts; it is marked done when the guard drops (a panic
-    /// included). Checked against the stop signal under the lock, so a
-    /// revoke either sees the task running and waits, or the task sees the
-    /// revoke and does nothing.
-    fn started(&self) -> impl Drop + '_ {
-        struct Done<'a>(&'a Slot);
-        impl Drop for Done<'_> {
-            fn drop(&mut self) {
-                self.0.set(DONE);
-            }
-        }
-        {
-            let (state, _) = &*self.state;
-            let mut s = state
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if *s == PENDING {
-                *s = RUNNING;
-            }
-        }
-        Done(self)
-    }
-
-    /// Waits until the task is not running, or `deadline`. `true` if it
-    /// finished.
-    fn wait(&self, deadline: Instant) -> bool {
-        let (state, changed) = &*self.state;
-        let mut s = state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while *s == RUNNING {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            s = changed
-                .wait_timeout(s, left)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
-        }
-        true
-    }
-}
-
-/// The link between the rebalance callbacks and a running [`Partitioned`]:
-/// queues split on assign go to the run loop; tasks are stopped and waited
-/// for on revoke.
-pub(crate) struct Router {
-    client: OnceLock<Weak<Client>>,
-    tx: mpsc::UnboundedSender<Assigned>,
-    rx: Mutex<Option<mpsc::UnboundedReceiver<Assigned>>>,
-    run: Mutex<Option<CancellationToken>>,
-    slots: Mutex<HashMap<(String, i32), Slot>>,
-    drain: Duration,
-}
-
-impl Default for Router {
-    fn default() -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        Router {
-            client: OnceLock::new(),
-            tx,
-            rx: Mutex::new(Some(rx)),
-            run: Mutex::new(None),
-            slots: Mutex::new(HashMap::new()),
-            drain: Duration::from_secs(30),
-        }
-    }
-}
-
-impl Router {
-    pub(crate) fn attach(&self, client: &Arc<Client>) {
-        let _ = self.client.set(Arc::downgrade(client));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), Slot>> {
-        self.slots
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// A run starts: its stop token parents the partition tasks.
-    fn start(&self, stop: CancellationToken) -> Option<mpsc::UnboundedReceiver<Assigned>> {
-        let rx = self
-            .rx
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()?;
-        *self
-            .run
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(stop);
-        Some(rx)
-    }
-
-    /// Called before librdkafka assigns `tpl`: splits each partition's queue.
-    pub(crate) fn assign(&self, tpl: &TopicPartitionList) {
-        let Some(client) = self.client.get().and_then(Weak::upgrade) else {
-            return;
-        };
-        let parent = self
-            .run
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-            .unwrap_or_default();
-        for e in tpl.elements() {
-            let (topic, partition) = (e.topic().to_owned(), e.partition());
-            let Some(queue) = client.split_partition_queue(&topic, partition) else {
-                tracing::warn!(
-                    topic,
-                    partition,
-                    "cannot split the partition queue; its records go to the main queue"
-                );
-                continue;
-            };
-            let slot = Slot::new(parent.child_token());
-            self.lock().insert((topic.clone(), partition), slot.clone());
-            tracing::debug!(topic, partition, "partition assigned");
-            let _ = self.tx.send(Assigned { queue, slot });
-        }
-    }
-
-    /// Called before librdkafka revokes `tpl`: stops those partitions' tasks
-    /// and waits (at most the drain timeout) for the records in hand.
-    pub(crate) fn revoke(&self, tpl: &TopicPartitionList) {
-        let slots: Vec<Slot> = {
-            let mut map = self.lock();
-            tpl.elements()
-                .iter()
-                .filter_map(|e| map.remove(&(e.topic().to_owned(), e.partition())))
-                .collect()
-        };
-        self.stop(&slots);
-    }
-
-    /// Every partition is gone (a rebalance error).
-    pub(crate) fn revoke_all(&self) {
-        let slots: Vec<Slot> = self.lock().drain().map(|(_, s)| s).collect();
-        self.stop(&slots);
-    }
-
-    fn stop(&self, slots: &[Slot]) {
-        for s in slots {
-            s.stop.cancel();
-        }
-        if client::on_current_thread_runtime() {
-            // The tasks cannot run while this thread waits: do not wait.
-            // Their records in hand stay unsettled and go to the next owner.
-            return;
-        }
-        let deadline = Instant::now() + self.drain;
-        let drained = client::block(|| slots.iter().all(|s| s.wait(deadline)));
-        if !drained {
-            tracing::warn!(
-                "partition tasks still busy after {:?}; their records go to the next owner",
-                self.drain
-            );
         }
     }
 }

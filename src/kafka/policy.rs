@@ -30,6 +30,28 @@ use std::time::Duration;
 
 use crate::error::BoxError;
 
+/// When offsets are committed: at least once (the default) or at most once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommitMode {
+    /// At least once, the default: an offset is stored only when the record
+    /// was settled (handled, skipped or dead-lettered: automatically by the
+    /// runs, by [`Consumer::ack`] for records from
+    /// [`next`](Consumer::next) and [`stream`](Consumer::stream)), and
+    /// never past a record handed out earlier that is not settled yet
+    /// (tracked commits). Stored offsets are committed in the background
+    /// (`auto.commit.interval.ms`), synchronously when partitions are
+    /// revoked, and at the end of a run. A broker that refuses the commit
+    /// during a rebalance makes the next owner repeat what was handled since
+    /// the last commit: duplicates, never losses.
+    #[default]
+    AtLeastOnce,
+    /// librdkafka's own default: offsets are stored as records are handed to
+    /// the application and committed in the background, whether or not
+    /// they were handled. A crash loses the records in hand; nothing is
+    /// tracked, and `ack` does nothing.
+    AtMostOnce,
+}
+
 /// Where a record goes that cannot be decoded (a poison pill), or whose
 /// handler failed for the last time. Nothing is ever dropped silently.
 ///

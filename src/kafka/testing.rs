@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use super::consumer::{CommitMode, Consumer, ConsumerBuilder};
+use super::builder::ConsumerBuilder;
+use super::consumer::Consumer;
+use super::policy::CommitMode;
 use super::record::Record;
 use super::report::TopicPartition;
 use crate::error::{Error, ErrorKind, Result};

@@ -13,18 +13,15 @@ use std::time::Duration;
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
-use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, Producer as _};
 
 use super::context::UserContext;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, TopicPartitionList};
 use serde::Serialize;
 
-use super::client::blocking;
-use super::consumer::Consumer;
-use super::producer::{
-    default_topic, delivered, encode_message, encode_raw, encode_value, Delivery, Encoded, Producer,
-};
+use super::outbox::Outbox;
+use super::producer::{delivered, Delivery, Producer};
+use super::rt::blocking;
 use super::telemetry::Sampling;
 use crate::codec::KafkaCodec;
 use crate::error::{Error, ErrorKind, Result};
@@ -440,28 +437,6 @@ impl Transaction<'_> {
         Ok(deliveries)
     }
 
-    /// Adds a consumer's offsets to the transaction: committed for the
-    /// consumer's group if, and only if, the transaction commits. `offsets`
-    /// are the next records to read (the last one handled plus one), as
-    /// Kafka commits them.
-    pub async fn send_offsets<T, C>(
-        &self,
-        consumer: &Consumer<T, C>,
-        offsets: &TopicPartitionList,
-    ) -> Result<()>
-    where
-        T: KafkaMessage,
-        C: KafkaCodec<T>,
-    {
-        use rdkafka::consumer::Consumer as _;
-        let Some(group) = consumer.inner().group_metadata() else {
-            return Err(Error::new(ErrorKind::Config(
-                "the consumer has no group metadata (no `group.id`?)".into(),
-            )));
-        };
-        self.send_offsets_as(Arc::new(group), offsets).await
-    }
-
     /// [`send_offsets`](Self::send_offsets) with group metadata taken
     /// earlier (when the records were read).
     pub(crate) async fn send_offsets_as(
@@ -524,128 +499,4 @@ impl Drop for Transaction<'_> {
             self.producer.dropped_open.store(true, Ordering::SeqCst);
         }
     }
-}
-
-/// Records to send in a transaction, encoded as they are added.
-///
-/// The handler of an [`ExactlyOnce`](super::ExactlyOnce) pipeline returns
-/// one per input record; [`Transaction::send_all`] sends one.
-#[derive(Debug, Default)]
-pub struct Outbox {
-    records: Vec<Outgoing>,
-}
-
-#[derive(Debug)]
-struct Outgoing {
-    topic: String,
-    buf: Vec<u8>,
-    encoded: Encoded,
-}
-
-impl Outbox {
-    /// An empty outbox.
-    pub fn new() -> Self {
-        Outbox::default()
-    }
-
-    /// How many records it holds.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// Whether it holds no record.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    fn push(
-        &mut self,
-        topic: &str,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<Encoded>,
-    ) -> Result<()> {
-        let mut buf = Vec::new();
-        let mut encoded = encode(&mut buf)?;
-        // The span handling the record that produced this one (a
-        // pipeline's `process` span) is the trace the output continues.
-        encoded.headers = super::telemetry::inject(encoded.headers);
-        self.records.push(Outgoing {
-            topic: topic.to_owned(),
-            buf,
-            encoded,
-        });
-        Ok(())
-    }
-
-    /// Adds a message for its type's default topic.
-    pub fn send<T: KafkaMessage>(&mut self, message: &T) -> Result<()> {
-        self.send_to(default_topic::<T>()?, message)
-    }
-
-    /// Adds a message for `topic`, with the key, codec and headers of its
-    /// type.
-    pub fn send_to<T: KafkaMessage>(&mut self, topic: &str, message: &T) -> Result<()> {
-        self.send_with(topic, message, &T::Codec::default())
-    }
-
-    /// Adds a message encoded with an explicit codec.
-    pub fn send_with<T, C>(&mut self, topic: &str, message: &T, codec: &C) -> Result<()>
-    where
-        T: KafkaMessage,
-        C: KafkaCodec<T> + ?Sized,
-    {
-        self.push(topic, |buf| encode_message(message, codec, buf))
-    }
-
-    /// Adds any serializable value as JSON, with an optional key.
-    pub fn send_value<K, V>(&mut self, topic: &str, key: Option<&K>, value: &V) -> Result<()>
-    where
-        K: ToKey + ?Sized,
-        V: Serialize + ?Sized,
-    {
-        self.push(topic, |buf| encode_value(key, value, buf))
-    }
-
-    /// Adds bytes as they are.
-    pub fn send_raw(
-        &mut self,
-        topic: &str,
-        key: Option<&[u8]>,
-        payload: Option<&[u8]>,
-        headers: OwnedHeaders,
-    ) {
-        let mut buf = Vec::new();
-        let encoded = encode_raw(key, payload, headers, &mut buf);
-        self.records.push(Outgoing {
-            topic: topic.to_owned(),
-            buf,
-            encoded,
-        });
-    }
-
-    /// Moves the records of `other` to the end of this one.
-    pub fn append(&mut self, other: Outbox) {
-        self.records.extend(other.records);
-    }
-}
-
-/// The offsets a batch of records moves its partitions to: the last offset
-/// of each partition plus one, as Kafka commits them.
-pub(crate) fn next_offsets<'a>(
-    records: impl IntoIterator<Item = (&'a str, i32, i64)>,
-) -> Result<TopicPartitionList> {
-    let mut last: Vec<(&str, i32, i64)> = Vec::new();
-    for (topic, partition, offset) in records {
-        match last
-            .iter_mut()
-            .find(|(t, p, _)| *t == topic && *p == partition)
-        {
-            Some(entry) => entry.2 = entry.2.max(offset),
-            None => last.push((topic, partition, offset)),
-        }
-    }
-    let mut tpl = TopicPartitionList::with_capacity(last.len());
-    for (topic, partition, offset) in last {
-        tpl.add_partition_offset(topic, partition, Offset::Offset(offset + 1))?;
-    }
-    Ok(tpl)
 }

@@ -1,22 +1,27 @@
-//! The rdkafka side of a consumer: its client context (rebalance callbacks)
-//! and commits.
+//! Rebalances, in one place: the rdkafka context of this crate's consumers
+//! (the user's callbacks, the revoke-time commit, the rebalance protocol
+//! known from the configuration), the record of what was revoked when, and
+//! the partition queues of a [`Partitioned`](super::Partitioned) consumer,
+//! split on assign and drained on revoke.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
+use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode as RdCommitMode, Consumer as _, ConsumerContext, Rebalance,
     StreamConsumer,
 };
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode as C;
-use rdkafka::ClientContext;
+use rdkafka::{ClientContext, TopicPartitionList};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use super::codes::{lost_generation, retriable};
 use super::context::UserContext;
-use super::partitioned::Router;
+use super::rt;
 use super::tracker::Tracker;
-use crate::error::{Error, ErrorKind, Result};
 
 /// The rdkafka client of this crate's consumers.
 pub(crate) type Client = StreamConsumer<CodecContext>;
@@ -241,126 +246,201 @@ fn resume(consumer: &BaseConsumer<CodecContext>, paused: &[(String, i32)]) {
     }
 }
 
-/// Commits the stored offsets now and waits for the broker. Nothing stored
-/// is not a failure.
-pub(crate) fn commit(client: &Client) -> Result<()> {
-    match client.commit_consumer_state(RdCommitMode::Sync) {
-        Ok(()) => Ok(()),
-        Err(e) if e.rdkafka_error_code() == Some(C::NoOffset) => Ok(()),
-        Err(e) => Err(e.into()),
+/// A partition handed to this member, with its own queue.
+pub(crate) struct Assigned {
+    pub(crate) queue: StreamPartitionQueue<CodecContext>,
+    pub(crate) slot: Slot,
+}
+
+const PENDING: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+
+/// A partition task's stop signal and state, shared with the rebalance
+/// callback that waits for it to finish.
+#[derive(Clone)]
+pub(crate) struct Slot {
+    pub(crate) stop: CancellationToken,
+    state: Arc<(Mutex<u8>, Condvar)>,
+}
+
+impl Slot {
+    fn new(stop: CancellationToken) -> Self {
+        Slot {
+            stop,
+            state: Arc::new((Mutex::new(PENDING), Condvar::new())),
+        }
+    }
+
+    fn set(&self, to: u8) {
+        let (state, changed) = &*self.state;
+        *state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = to;
+        changed.notify_all();
+    }
+
+    /// The task starts; it is marked done when the guard drops (a panic
+    /// included). Checked against the stop signal under the lock, so a
+    /// revoke either sees the task running and waits, or the task sees the
+    /// revoke and does nothing.
+    pub(crate) fn started(&self) -> impl Drop + '_ {
+        struct Done<'a>(&'a Slot);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.set(DONE);
+            }
+        }
+        {
+            let (state, _) = &*self.state;
+            let mut s = state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *s == PENDING {
+                *s = RUNNING;
+            }
+        }
+        Done(self)
+    }
+
+    /// Waits until the task is not running, or `deadline`. `true` if it
+    /// finished.
+    fn wait(&self, deadline: Instant) -> bool {
+        let (state, changed) = &*self.state;
+        let mut s = state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *s == RUNNING {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            s = changed
+                .wait_timeout(s, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        true
     }
 }
 
-/// The commit at the end of a run. Transient refusals (the coordinator
-/// moving or unreachable) are retried for up to `patience`. A refusal that
-/// says the partitions moved on (a rebalance, a lost generation) is logged
-/// and passed: the records stay uncommitted and are delivered again to the
-/// next owner (at least once: duplicates possible, nothing lost).
-pub(crate) async fn commit_final(client: &Arc<Client>, patience: Duration) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + patience;
-    loop {
-        // A synchronous commit waits for the coordinator: off the workers.
-        let c = client.clone();
-        let e = match tokio::task::spawn_blocking(move || commit(&c)).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e,
-            Err(join) => return Err(task_failed("commit", &join)),
-        };
-        let code = match e.kind() {
-            ErrorKind::Kafka(k) => k.rdkafka_error_code(),
-            _ => None,
-        };
-        match code {
-            Some(c) if lost_generation(c) => {
-                tracing::warn!(error = %e, "final commit refused: the partitions moved on");
-                return Ok(());
-            }
-            Some(c) if retriable(c) && tokio::time::Instant::now() < deadline => {
-                tracing::warn!(error = %e, "final commit delayed; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            _ => return Err(e),
+/// The link between the rebalance callbacks and a running [`Partitioned`]:
+/// queues split on assign go to the run loop; tasks are stopped and waited
+/// for on revoke.
+pub(crate) struct Router {
+    client: OnceLock<Weak<Client>>,
+    tx: mpsc::UnboundedSender<Assigned>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Assigned>>>,
+    run: Mutex<Option<CancellationToken>>,
+    slots: Mutex<HashMap<(String, i32), Slot>>,
+    drain: Duration,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Router {
+            client: OnceLock::new(),
+            tx,
+            rx: Mutex::new(Some(rx)),
+            run: Mutex::new(None),
+            slots: Mutex::new(HashMap::new()),
+            drain: Duration::from_secs(30),
         }
     }
 }
 
-/// Passes a consumer error librdkafka recovers from by itself (logged),
-/// returns one that needs the application: a fatal error, or missing
-/// authorization. Everything else (brokers down, a transport failure, a name
-/// that does not resolve, a poll interval exceeded during a long back-off, a
-/// partition end) is waited out.
-pub(crate) async fn wait_out(e: KafkaError) -> Result<()> {
-    let fatal = matches!(e, KafkaError::MessageConsumptionFatal(_))
-        || matches!(
-            e.rdkafka_error_code(),
-            Some(
-                C::Fatal
-                    | C::GroupAuthorizationFailed
-                    | C::TopicAuthorizationFailed
-                    | C::ClusterAuthorizationFailed
-                    | C::SaslAuthenticationFailed
-                    | C::Authentication
-            )
-        );
-    if fatal {
-        return Err(e.into());
+impl Router {
+    pub(crate) fn attach(&self, client: &Arc<Client>) {
+        let _ = self.client.set(Arc::downgrade(client));
     }
-    let e = Error::from(e);
-    if e.is_retriable() {
-        tracing::warn!(error = %e, "transient consumer error; librdkafka is recovering");
-    } else {
-        tracing::warn!(error = %e, "consumer error; carrying on");
-        // Not a hot loop if the same error comes back at once.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
 
-/// Stores `offset` (the last handled) for the next commit. A partition that
-/// was revoked meanwhile is not an error: its records go to the next owner.
-pub(crate) fn store(client: &Client, topic: &str, partition: i32, offset: i64) -> Result<()> {
-    match client.store_offset(topic, partition, offset) {
-        Ok(()) => Ok(()),
-        Err(e) if e.rdkafka_error_code().is_some_and(lost_generation) => {
-            tracing::debug!(
-                topic,
-                partition,
-                offset,
-                "offset not stored: partition revoked"
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), Slot>> {
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A run starts: its stop token parents the partition tasks.
+    pub(crate) fn start(
+        &self,
+        stop: CancellationToken,
+    ) -> Option<mpsc::UnboundedReceiver<Assigned>> {
+        let rx = self
+            .rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()?;
+        *self
+            .run
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(stop);
+        Some(rx)
+    }
+
+    /// Called before librdkafka assigns `tpl`: splits each partition's queue.
+    pub(crate) fn assign(&self, tpl: &TopicPartitionList) {
+        let Some(client) = self.client.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let parent = self
+            .run
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default();
+        for e in tpl.elements() {
+            let (topic, partition) = (e.topic().to_owned(), e.partition());
+            let Some(queue) = client.split_partition_queue(&topic, partition) else {
+                tracing::warn!(
+                    topic,
+                    partition,
+                    "cannot split the partition queue; its records go to the main queue"
+                );
+                continue;
+            };
+            let slot = Slot::new(parent.child_token());
+            self.lock().insert((topic.clone(), partition), slot.clone());
+            tracing::debug!(topic, partition, "partition assigned");
+            let _ = self.tx.send(Assigned { queue, slot });
+        }
+    }
+
+    /// Called before librdkafka revokes `tpl`: stops those partitions' tasks
+    /// and waits (at most the drain timeout) for the records in hand.
+    pub(crate) fn revoke(&self, tpl: &TopicPartitionList) {
+        let slots: Vec<Slot> = {
+            let mut map = self.lock();
+            tpl.elements()
+                .iter()
+                .filter_map(|e| map.remove(&(e.topic().to_owned(), e.partition())))
+                .collect()
+        };
+        self.stop(&slots);
+    }
+
+    /// Every partition is gone (a rebalance error).
+    pub(crate) fn revoke_all(&self) {
+        let slots: Vec<Slot> = self.lock().drain().map(|(_, s)| s).collect();
+        self.stop(&slots);
+    }
+
+    fn stop(&self, slots: &[Slot]) {
+        for s in slots {
+            s.stop.cancel();
+        }
+        if rt::on_current_thread_runtime() {
+            // The tasks cannot run while this thread waits: do not wait.
+            // Their records in hand stay unsettled and go to the next owner.
+            return;
+        }
+        let deadline = Instant::now() + self.drain;
+        let drained = rt::block(|| slots.iter().all(|s| s.wait(deadline)));
+        if !drained {
+            tracing::warn!(
+                "partition tasks still busy after {:?}; their records go to the next owner",
+                self.drain
             );
-            Ok(())
         }
-        Err(e) => Err(e.into()),
     }
-}
-
-/// Runs a blocking call: on a multi-threaded runtime the worker hands its
-/// other tasks away first, so they go on meanwhile.
-pub(crate) fn block<R>(f: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(_) if !on_current_thread_runtime() => tokio::task::block_in_place(f),
-        _ => f(),
-    }
-}
-
-/// Whether this thread runs a current-thread tokio runtime, where waiting
-/// for other tasks blocks them too.
-pub(crate) fn on_current_thread_runtime() -> bool {
-    tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
-}
-
-/// Runs a blocking librdkafka call off the async workers.
-pub(crate) async fn blocking<R: Send + 'static>(
-    f: impl FnOnce() -> rdkafka::error::KafkaResult<R> + Send + 'static,
-) -> Result<R> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(Error::from),
-        Err(join) => Err(task_failed("blocking call", &join)),
-    }
-}
-
-/// The error for a task of ours that panicked or was cancelled.
-pub(crate) fn task_failed(what: &str, join: &tokio::task::JoinError) -> Error {
-    Error::new(ErrorKind::Task(format!("{what}: {join}")))
 }

@@ -183,7 +183,7 @@ pub enum ErrorKind {
     #[error("transaction failed ({action}): {source}")]
     Transaction {
         /// Retry the step, abort the transaction, or drop the producer.
-        action: crate::kafka::TransactionAction,
+        action: TransactionAction,
         /// librdkafka's error.
         #[source]
         source: rdkafka::error::KafkaError,
@@ -404,9 +404,7 @@ impl Error {
                 .rdkafka_error_code()
                 .is_some_and(crate::kafka::codes::retriable),
             #[cfg(feature = "kafka")]
-            ErrorKind::Transaction { action, .. } => {
-                *action == crate::kafka::TransactionAction::Retry
-            }
+            ErrorKind::Transaction { action, .. } => *action == TransactionAction::Retry,
             _ => false,
         }
     }
@@ -463,3 +461,42 @@ impl From<rdkafka::error::KafkaError> for Error {
 
 /// `Result` with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(feature = "kafka")]
+/// What to do after a transaction step failed, as librdkafka classifies
+/// the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransactionAction {
+    /// Transient (a coordinator moving, a timeout): call the same step again.
+    Retry,
+    /// The transaction cannot commit: abort it, go back to the input it
+    /// covered and process that again in a new transaction.
+    Abort,
+    /// The producer cannot go on (another instance with the same
+    /// `transactional.id` fenced it, the broker refused it for good): drop
+    /// it. A new producer with the same id fences what is left of this one.
+    Fatal,
+}
+
+#[cfg(feature = "kafka")]
+impl fmt::Display for TransactionAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransactionAction::Retry => "retriable",
+            TransactionAction::Abort => "abort the transaction",
+            TransactionAction::Fatal => "fatal",
+        })
+    }
+}
+
+#[cfg(feature = "kafka")]
+impl Error {
+    /// For an error raised inside a transaction: what the caller should do.
+    pub fn transaction_action(&self) -> Option<TransactionAction> {
+        match self.kind() {
+            ErrorKind::Transaction { action, .. } => Some(*action),
+            _ => None,
+        }
+    }
+}

@@ -14,7 +14,7 @@ pub mod poly;
 pub mod samples;
 #[cfg(feature = "schema")]
 pub mod schema;
-pub mod version;
+pub use message::version;
 
 #[doc(hidden)]
 #[path = "private.rs"]

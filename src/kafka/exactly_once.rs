@@ -18,8 +18,9 @@ use super::policy::Backoff;
 use super::record::Record;
 use super::report::{Report, Transactions};
 use super::shutdown::Shutdown;
-use super::transaction::{Transaction, TransactionAction, TransactionalProducer};
+use super::transaction::TransactionalProducer;
 use crate::codec::KafkaCodec;
+use crate::error::TransactionAction;
 use crate::error::{BoxError, Error, ErrorKind, Result};
 use crate::message::KafkaMessage;
 
@@ -554,28 +555,4 @@ async fn seek_committed<T: KafkaMessage, C: KafkaCodec<T>>(
         })
         .collect();
     seek_back(consumer, &at).await
-}
-
-impl Transaction<'_> {
-    /// Adds a consumer's offsets to the transaction: committed for the
-    /// consumer's group if, and only if, the transaction commits. `offsets`
-    /// are the next records to read (the last one handled plus one), as
-    /// Kafka commits them.
-    pub async fn send_offsets<T, C>(
-        &self,
-        consumer: &Consumer<T, C>,
-        offsets: &TopicPartitionList,
-    ) -> Result<()>
-    where
-        T: KafkaMessage,
-        C: KafkaCodec<T>,
-    {
-        use rdkafka::consumer::Consumer as _;
-        let Some(group) = consumer.inner().group_metadata() else {
-            return Err(Error::new(ErrorKind::Config(
-                "the consumer has no group metadata (no `group.id`?)".into(),
-            )));
-        };
-        self.send_offsets_as(Arc::new(group), offsets).await
-    }
 }

@@ -117,6 +117,7 @@ pub mod testing;
 mod tracker;
 mod transaction;
 
+pub use crate::error::TransactionAction;
 pub use batch::{Batch, BatchFailure};
 pub use builder::{ConsumerBuilder, StartFrom};
 pub use consumer::Consumer;
@@ -136,8 +137,6 @@ pub use report::{Counts, Report, TopicPartition, Transactions};
 pub use shutdown::Shutdown;
 pub use stats::ConsumerStats;
 pub use telemetry::{Sampling, TraceContext};
-pub use transaction::{
-    Transaction, TransactionAction, TransactionalProducer, TransactionalProducerBuilder,
-};
+pub use transaction::{Transaction, TransactionalProducer, TransactionalProducerBuilder};
 
 pub use rdkafka::ClientConfig;

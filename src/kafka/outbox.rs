@@ -13,7 +13,7 @@ use crate::message::{KafkaMessage, ToKey};
 /// Records to send in a transaction, encoded as they are added.
 ///
 /// The handler of an [`ExactlyOnce`](super::ExactlyOnce) pipeline returns
-/// one per input record; [`Transaction::send_all`] sends one.
+/// one per input record; [`Transaction::send_all`](super::Transaction::send_all) sends one.
 #[derive(Debug, Default)]
 pub struct Outbox {
     pub(crate) records: Vec<Outgoing>,

@@ -35,8 +35,8 @@ use crate::error::BoxError;
 pub enum CommitMode {
     /// At least once, the default: an offset is stored only when the record
     /// was settled (handled, skipped or dead-lettered: automatically by the
-    /// runs, by [`Consumer::ack`] for records from
-    /// [`next`](Consumer::next) and [`stream`](Consumer::stream)), and
+    /// runs, by [`Consumer::ack`](super::Consumer::ack) for records from
+    /// [`next`](super::Consumer::next) and [`stream`](super::Consumer::stream)), and
     /// never past a record handed out earlier that is not settled yet
     /// (tracked commits). Stored offsets are committed in the background
     /// (`auto.commit.interval.ms`), synchronously when partitions are

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::consumer::{ConsumerContext, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, Producer as _};
 
@@ -24,44 +24,9 @@ use super::producer::{delivered, Delivery, Producer};
 use super::rt::blocking;
 use super::telemetry::Sampling;
 use crate::codec::KafkaCodec;
+use crate::error::TransactionAction;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::{KafkaMessage, ToKey};
-
-/// What to do after a transaction step failed, as librdkafka classifies
-/// the error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TransactionAction {
-    /// Transient (a coordinator moving, a timeout): call the same step again.
-    Retry,
-    /// The transaction cannot commit: abort it, go back to the input it
-    /// covered and process that again in a new transaction.
-    Abort,
-    /// The producer cannot go on (another instance with the same
-    /// `transactional.id` fenced it, the broker refused it for good): drop
-    /// it. A new producer with the same id fences what is left of this one.
-    Fatal,
-}
-
-impl fmt::Display for TransactionAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TransactionAction::Retry => "retriable",
-            TransactionAction::Abort => "abort the transaction",
-            TransactionAction::Fatal => "fatal",
-        })
-    }
-}
-
-impl Error {
-    /// For an error raised inside a transaction: what the caller should do.
-    pub fn transaction_action(&self) -> Option<TransactionAction> {
-        match self.kind() {
-            ErrorKind::Transaction { action, .. } => Some(*action),
-            _ => None,
-        }
-    }
-}
 
 /// An error from a transaction step, classified. librdkafka's transaction
 /// calls flag their errors; a record that failed to deliver inside a
@@ -435,6 +400,24 @@ impl Transaction<'_> {
             deliveries.push(delivered(future).await.map_err(in_transaction)?);
         }
         Ok(deliveries)
+    }
+
+    /// Adds a consumer's offsets to the transaction: committed for the
+    /// consumer's group if, and only if, the transaction commits. `offsets`
+    /// are the next records to read (the last one handled plus one), as
+    /// Kafka commits them. `consumer` is any rdkafka consumer, this crate's
+    /// through [`Consumer::inner`](super::Consumer::inner).
+    pub async fn send_offsets<Ctx: ConsumerContext + 'static>(
+        &self,
+        consumer: &impl rdkafka::consumer::Consumer<Ctx>,
+        offsets: &TopicPartitionList,
+    ) -> Result<()> {
+        let Some(group) = consumer.group_metadata() else {
+            return Err(Error::new(ErrorKind::Config(
+                "the consumer has no group metadata (no `group.id`?)".into(),
+            )));
+        };
+        self.send_offsets_as(Arc::new(group), offsets).await
     }
 
     /// [`send_offsets`](Self::send_offsets) with group metadata taken

@@ -17,7 +17,7 @@
 //! # The fast path
 //!
 //! Plain typetag goes through `erased-serde`, which costs a virtual call per
-//! field to encode and per token to decode. With a [`SerdeCodec`] the trait
+//! field to encode and per token to decode. With a [`SerdeCodec`](crate::codec::SerdeCodec) the trait
 //! names (the built-in ones always; others with
 //! `#[kafka_codec::polymorphic(codecs(MyCodec))]`), this crate uses the
 //! concrete type's own monomorphic serde code instead, both ways:

@@ -1,13 +1,15 @@
 //! The [`KafkaMessage`] trait: everything the Kafka wrappers need to know to
 //! send and receive a type, usually derived.
 
+pub mod version;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::{Hints, KafkaCodec};
 use crate::error::Result;
 use crate::fast::FastCodecs;
-use crate::version::{Evolution, Old};
+use version::{Evolution, Old};
 
 /// A type that can travel over Kafka: its codec, type name, default topic,
 /// version and record key.
@@ -204,6 +206,7 @@ impl KafkaMessage for serde_json::Value {
 }
 
 /// A key's bytes as `ToKey` writes them, `None` for "no key".
+#[cfg(feature = "kafka")]
 pub(crate) fn key_bytes<K: ToKey + ?Sized>(key: &K) -> Option<Vec<u8>> {
     let mut bytes = Vec::new();
     key.write_key(&mut bytes).then_some(bytes)

@@ -391,6 +391,17 @@ fn depth_limit_is_enforced() {
             "{err}"
         );
     }
+    // A syntax error before the nesting gets deep is malformed, not too
+    // deep; one after it, on a second line, is too deep.
+    let early = format!("[x, {}", deep(200));
+    let err = KafkaCodec::<serde_json::Value>::decode(&Json::new(), early.as_bytes()).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Malformed { .. }), "{err}");
+    let late = format!("[\n{}, x]", deep(200));
+    let err = KafkaCodec::<serde_json::Value>::decode(&Json::new(), late.as_bytes()).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::TooDeep { limit: 127 }),
+        "{err}"
+    );
 }
 
 #[cfg(feature = "msgpack")]

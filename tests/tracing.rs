@@ -37,6 +37,13 @@ fn spans() -> &'static (InMemorySpanExporter, SdkTracerProvider) {
 /// An in-memory exporter, and a provider that exports each span to it as
 /// it ends.
 fn in_memory() -> (InMemorySpanExporter, SdkTracerProvider) {
+    // W3C trace context and baggage, as an application installs them.
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+            Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
+            Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
+        ]),
+    );
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
@@ -54,12 +61,44 @@ async fn send_in_request(producer: &Producer, topic: &str, record: &Numbered) {
 
 /// The `traceparent` header of the first record of `topic`.
 async fn first_traceparent(broker: &kafka::Broker, topic: &str) -> Option<String> {
+    first_header(broker, topic, "traceparent").await
+}
+
+/// The header `name` of the first record of `topic`.
+async fn first_header(broker: &kafka::Broker, topic: &str, name: &str) -> Option<String> {
     let reader = kafka::raw_reader(&broker.servers, topic);
     let m = within(broker, reader.recv()).await.unwrap();
     kafka::header_pairs(&m)
         .into_iter()
-        .find(|(k, _)| k == "traceparent")
+        .find(|(k, _)| k == name)
         .map(|(_, v)| String::from_utf8(v).unwrap())
+}
+
+/// The propagator the application installed writes the record's trace
+/// context: here W3C trace context and baggage, so a send in a span whose
+/// context carries baggage writes a `baggage` header beside `traceparent`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_installed_propagator_writes_baggage_beside_the_trace() {
+    use opentelemetry::baggage::BaggageExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    spans();
+    let broker = kafka::broker();
+    let topic = fresh("baggage");
+    create_topic(&broker, &topic, 1).await;
+    let producer = Producer::builder(&broker.servers).build().unwrap();
+    let request = tracing::info_span!("request");
+    let cx = opentelemetry::Context::new()
+        .with_baggage(vec![opentelemetry::KeyValue::new("tenant", "acme")]);
+    request.set_parent(cx).unwrap();
+    tracing::Instrument::instrument(producer.send_to(&topic, &numbered(1)), request)
+        .await
+        .unwrap();
+    assert_eq!(
+        first_header(&broker, &topic, "baggage").await.as_deref(),
+        Some("tenant=acme")
+    );
+    assert!(first_traceparent(&broker, &topic).await.is_some());
 }
 
 /// The finished spans named `name`.

@@ -79,7 +79,12 @@ impl Json {
     /// Turns a serde_json error into the crate's error, keeping the payload.
     #[cold]
     pub(crate) fn error(e: serde_json::Error, bytes: &[u8]) -> Error {
-        if e.is_syntax() && e.to_string().starts_with("recursion limit exceeded") {
+        // serde_json names no error code: its recursion limit is told by
+        // the structure (the input up to where it stopped nests deeper than
+        // the limit), not by the message's text.
+        if e.is_syntax()
+            && check_depth(up_to(bytes, e.line(), e.column()), SERDE_JSON_MAX_DEPTH).is_err()
+        {
             return Error::with_payload(
                 ErrorKind::TooDeep {
                     limit: SERDE_JSON_MAX_DEPTH,
@@ -154,6 +159,18 @@ impl SerdeCodec for Json {
     fn encode_value<T: Serialize + ?Sized>(&self, value: &T, buf: &mut Vec<u8>) -> Result<()> {
         serde_json::to_writer(buf, value).map_err(|e| Error::encode(Self::CONTENT_TYPE, e))
     }
+}
+
+/// `bytes` up to and including serde_json's 1-based `line` and `column`.
+fn up_to(bytes: &[u8], line: usize, column: usize) -> &[u8] {
+    let start = if line <= 1 {
+        0
+    } else {
+        memchr::memchr_iter(b'\n', bytes)
+            .nth(line - 2)
+            .map_or(bytes.len(), |i| i + 1)
+    };
+    &bytes[..bytes.len().min(start + column)]
 }
 
 /// Fails with [`ErrorKind::TooDeep`] when arrays and objects in `bytes` nest

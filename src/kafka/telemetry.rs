@@ -15,10 +15,15 @@
 //! interested, creating one costs a cached callsite check.
 //!
 //! With feature `otel` and a `tracing-opentelemetry` layer installed, a
-//! send writes the W3C `traceparent` (and `tracestate`) headers of its span,
-//! replacing any the record had, and a process span is linked to the trace
-//! those headers name, or made its child ([`TraceContext`]). Dead letters
-//! keep the original record's headers, trace context included.
+//! send writes its span's context into the record's headers through the
+//! installed OpenTelemetry propagator (`opentelemetry::global::set_text_map_propagator`:
+//! `TraceContextPropagator` writes the W3C `traceparent` and `tracestate`; a
+//! composite with `BaggagePropagator` writes `baggage` too), replacing any
+//! header of those names the record had, and a process span is linked to
+//! the context the propagator reads from a record's headers, or made its
+//! child, baggage included ([`TraceContext`]). With OpenTelemetry's default
+//! (no-op) propagator nothing is written or read. Dead letters keep the
+//! original record's headers, trace context included.
 //!
 //! # Head sampling
 //!
@@ -356,27 +361,46 @@ fn current_sampled() -> bool {
     false
 }
 
-/// The remote span context a record's trace headers name (the last of each
-/// header counts).
+/// The trace context a record's headers carry, read by the installed
+/// OpenTelemetry propagator; `None` when they name no valid span.
 #[cfg(feature = "otel")]
-fn remote(headers: &[HeaderRef<'_>]) -> Option<opentelemetry::trace::SpanContext> {
-    w3c::extract(
-        last_text(headers, w3c::TRACEPARENT),
-        last_text(headers, w3c::TRACESTATE),
-    )
+fn remote(headers: &[HeaderRef<'_>]) -> Option<opentelemetry::Context> {
+    use opentelemetry::trace::TraceContextExt as _;
+
+    if headers.is_empty() {
+        return None;
+    }
+    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Extract(headers)));
+    cx.span().span_context().is_valid().then_some(cx)
 }
 
-/// Whether a record's `traceparent` names a sampled span.
+/// Whether a record's trace context names a sampled span.
 #[cfg(feature = "otel")]
 fn sampled_upstream(headers: &[HeaderRef<'_>]) -> bool {
-    w3c::extract(last_text(headers, w3c::TRACEPARENT), None).is_some_and(|cx| cx.is_sampled())
+    use opentelemetry::trace::TraceContextExt as _;
+
+    remote(headers).is_some_and(|cx| cx.span().span_context().is_sampled())
 }
 
-/// The last header called `name`, if it is text.
+/// A record's headers as the propagator reads them: the last header of a
+/// name counts, and only text.
 #[cfg(feature = "otel")]
-fn last_text<'a>(headers: &[HeaderRef<'a>], name: &str) -> Option<&'a str> {
-    let (_, value) = headers.iter().rev().find(|(key, _)| *key == name)?;
-    std::str::from_utf8((*value)?).ok()
+struct Extract<'h, 'a>(&'h [HeaderRef<'a>]);
+
+#[cfg(feature = "otel")]
+impl opentelemetry::propagation::Extractor for Extract<'_, '_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let (_, value) = self
+            .0
+            .iter()
+            .rev()
+            .find(|(name, _)| name.eq_ignore_ascii_case(key))?;
+        std::str::from_utf8((*value)?).ok()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| *name).collect()
+    }
 }
 
 /// Whether the current span is an OpenTelemetry span that is sampled.
@@ -402,8 +426,8 @@ fn current_context() -> Option<opentelemetry::Context> {
     })
 }
 
-/// Links `span` to (or makes it a child of) the trace context in `msg`'s
-/// headers.
+/// Links `span` to (or makes it a child of, baggage included) the trace
+/// context in a record's headers.
 #[cfg(feature = "otel")]
 fn follow(span: &Span, headers: &[HeaderRef<'_>], trace: TraceContext) {
     use opentelemetry::trace::TraceContextExt as _;
@@ -413,31 +437,54 @@ fn follow(span: &Span, headers: &[HeaderRef<'_>], trace: TraceContext) {
         return;
     };
     match trace {
-        TraceContext::Link => span.add_link(remote),
+        TraceContext::Link => span.add_link(remote.span().span_context().clone()),
         TraceContext::Child => {
-            let cx = opentelemetry::Context::new().with_remote_span_context(remote);
-            if let Err(e) = span.set_parent(cx) {
+            if let Err(e) = span.set_parent(remote) {
                 tracing::debug!(error = %e, "cannot make the process span a child of the producer's");
             }
         }
     }
 }
 
-/// A span's W3C trace context as `traceparent` and `tracestate` values,
-/// to write into records: `None` without feature `otel`, or when the span
-/// is not sampled by an OpenTelemetry layer.
-pub(crate) type Trace = Option<(String, String)>;
+/// A span's trace context as the installed OpenTelemetry propagator writes
+/// it (`traceparent` and `tracestate` for W3C trace context; `baggage` too
+/// with a baggage propagator), to write into records: `None` without feature
+/// `otel`, or when the span is not an OpenTelemetry span.
+pub(crate) type Trace = Option<Vec<(String, String)>>;
+
+/// The propagator's fields for `cx`, if it names a valid span.
+#[cfg(feature = "otel")]
+fn fields(cx: &opentelemetry::Context) -> Trace {
+    use opentelemetry::trace::TraceContextExt as _;
+
+    if !cx.span().span_context().is_valid() {
+        return None;
+    }
+    let mut fields = Fields(Vec::with_capacity(2));
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(cx, &mut fields));
+    Some(fields.0)
+}
+
+/// Header name and value pairs, as the propagator sets them.
+#[cfg(feature = "otel")]
+struct Fields(Vec<(String, String)>);
+
+#[cfg(feature = "otel")]
+impl opentelemetry::propagation::Injector for Fields {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.push((key.to_owned(), value));
+    }
+}
 
 /// The trace context `span` would propagate.
 #[cfg(feature = "otel")]
 pub(crate) fn trace_of(span: &Span) -> Trace {
-    use opentelemetry::trace::TraceContextExt as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
     if span.is_disabled() {
         return None;
     }
-    w3c::encode(span.context().span().span_context())
+    fields(&span.context())
 }
 
 /// The trace context `span` would propagate: none without feature `otel`.
@@ -450,9 +497,7 @@ pub(crate) fn trace_of(_: &Span) -> Trace {
 /// The trace context the current span would propagate.
 #[cfg(feature = "otel")]
 pub(crate) fn current_trace() -> Trace {
-    use opentelemetry::trace::TraceContextExt as _;
-
-    w3c::encode(current_context()?.span().span_context())
+    fields(&current_context()?)
 }
 
 /// The trace context the current span would propagate: none without
@@ -463,31 +508,47 @@ pub(crate) fn current_trace() -> Trace {
     None
 }
 
-/// `headers` with `trace` written into them, replacing any trace context
-/// they had; as they were when there is none.
+/// `headers` with `trace`'s fields written into them, replacing any header
+/// of the same name they had; as they were when there is none.
 pub(crate) fn with_trace(
     headers: rdkafka::message::OwnedHeaders,
     trace: &Trace,
 ) -> rdkafka::message::OwnedHeaders {
-    #[cfg(feature = "otel")]
-    if let Some((parent, state)) = trace {
-        return w3c::replace(headers, parent, state);
+    use rdkafka::message::{Header, Headers as _, OwnedHeaders};
+
+    let Some(fields) = trace else {
+        return headers;
+    };
+    let stale = |key: &str| fields.iter().any(|(name, _)| name == key);
+    let mut out = if headers.iter().any(|h| stale(h.key)) {
+        let mut kept = OwnedHeaders::new_with_capacity(headers.count() + fields.len());
+        for h in headers.iter().filter(|h| !stale(h.key)) {
+            kept = kept.insert(h);
+        }
+        kept
+    } else {
+        headers
+    };
+    for (key, value) in fields {
+        out = out.insert(Header {
+            key,
+            value: Some(value),
+        });
     }
-    #[cfg(not(feature = "otel"))]
-    let _ = trace;
-    headers
+    out
 }
 
-/// The W3C trace context headers of the current span, written into a
-/// record's (replacing any it had). Nothing without feature `otel`, or
-/// when the current span is not sampled by an OpenTelemetry layer.
+/// The trace context headers of the current span, written into a record's
+/// (replacing any it had). Nothing without feature `otel`, or when the
+/// current span is not an OpenTelemetry span.
 pub(crate) fn inject(headers: rdkafka::message::OwnedHeaders) -> rdkafka::message::OwnedHeaders {
     with_trace(headers, &current_trace())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Sampler, Sampling};
+    use super::{with_trace, Sampler, Sampling};
+    use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 
     #[test]
     fn a_choice_from_upstream_stands_in_for_the_counts_next() {
@@ -529,148 +590,47 @@ mod tests {
         assert_eq!(Sampling::ratio(0.1).period(), Some(10));
         assert_eq!(Sampling::NONE.period(), None);
     }
-}
 
-/// W3C Trace Context (`traceparent`, `tracestate`), version 00.
-#[cfg(feature = "otel")]
-pub(crate) mod w3c {
-    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
-    use rdkafka::message::{Header, Headers as _, OwnedHeaders};
-
-    pub(crate) const TRACEPARENT: &str = "traceparent";
-    pub(crate) const TRACESTATE: &str = "tracestate";
-
-    /// `traceparent` and `tracestate` for `cx`; `None` if it is not valid.
-    pub(crate) fn encode(cx: &SpanContext) -> Option<(String, String)> {
-        if !cx.is_valid() {
-            return None;
-        }
-        let parent = format!(
-            "00-{}-{}-{:02x}",
-            cx.trace_id(),
-            cx.span_id(),
-            cx.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8()
-        );
-        Some((parent, cx.trace_state().header()))
-    }
-
-    /// `headers` with `traceparent` (and `tracestate`, when not empty) set
-    /// to these, replacing any they had.
-    pub(crate) fn replace(headers: OwnedHeaders, parent: &str, state: &str) -> OwnedHeaders {
-        let stale = headers
-            .iter()
-            .any(|h| h.key == TRACEPARENT || h.key == TRACESTATE);
-        let mut out = if stale {
-            let mut kept = OwnedHeaders::new_with_capacity(headers.count() + 2);
-            for h in headers.iter() {
-                if h.key != TRACEPARENT && h.key != TRACESTATE {
-                    kept = kept.insert(h);
-                }
-            }
-            kept
-        } else {
-            headers
-        };
-        out = out.insert(Header {
-            key: TRACEPARENT,
-            value: Some(parent),
-        });
-        if !state.is_empty() {
-            out = out.insert(Header {
-                key: TRACESTATE,
-                value: Some(state),
+    #[test]
+    fn trace_fields_replace_headers_of_their_names_and_keep_the_rest() {
+        let old = OwnedHeaders::new()
+            .insert(Header {
+                key: "a",
+                value: Some("1"),
+            })
+            .insert(Header {
+                key: "traceparent",
+                value: Some("old-parent"),
+            })
+            .insert(Header {
+                key: "b",
+                value: Some("2"),
             });
-        }
-        out
-    }
-
-    /// The remote span context a `traceparent` names; `None` if it is
-    /// absent or malformed (then the record starts no link).
-    pub(crate) fn extract(parent: Option<&str>, state: Option<&str>) -> Option<SpanContext> {
-        let mut parts = parent?.trim().split('-');
-        let (version, trace, span, flags) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        // Version 00 has exactly four parts; later versions may add more.
-        if version.len() != 2
-            || version == "ff"
-            || (version == "00" && parts.next().is_some())
-            || trace.len() != 32
-            || span.len() != 16
-            || flags.len() != 2
-        {
-            return None;
-        }
-        let hex = |s: &str| {
-            s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        };
-        if !(hex(version) && hex(trace) && hex(span) && hex(flags)) {
-            return None;
-        }
-        let trace_id = TraceId::from_hex(trace).ok()?;
-        let span_id = SpanId::from_hex(span).ok()?;
-        let flags =
-            TraceFlags::new(u8::from_str_radix(flags, 16).ok()? & TraceFlags::SAMPLED.to_u8());
-        let state = state
-            .and_then(|s| s.parse::<TraceState>().ok())
-            .unwrap_or_default();
-        let cx = SpanContext::new(trace_id, span_id, flags, true, state);
-        cx.is_valid().then_some(cx)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn traceparent_round_trips_and_refuses_garbage() {
-            let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-            let cx = extract(Some(parent), Some("congo=t61rcWkgMzE")).unwrap();
-            assert!(cx.is_sampled() && cx.is_remote());
-            let (back, state) = encode(&cx).unwrap();
-            assert_eq!(back, parent);
-            assert_eq!(state, "congo=t61rcWkgMzE");
-            for bad in [
-                "",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
-            ] {
-                assert!(extract(Some(bad), None).is_none(), "{bad}");
-            }
-        }
-
-        #[test]
-        fn new_trace_headers_replace_old_ones_and_keep_the_rest() {
-            let old = OwnedHeaders::new()
-                .insert(Header {
-                    key: "a",
-                    value: Some("1"),
-                })
-                .insert(Header {
-                    key: TRACEPARENT,
-                    value: Some("old-parent"),
-                })
-                .insert(Header {
-                    key: TRACESTATE,
-                    value: Some("old=state"),
-                })
-                .insert(Header {
-                    key: "b",
-                    value: Some("2"),
-                });
-            let new = replace(old, "new-parent", "");
-            let pairs: Vec<(&str, &[u8])> = new
-                .iter()
-                .map(|h| (h.key, h.value.unwrap_or_default()))
-                .collect();
-            assert_eq!(
-                pairs,
-                [("a", &b"1"[..]), ("b", b"2"), (TRACEPARENT, b"new-parent")]
-            );
-        }
+        let trace = Some(vec![
+            ("traceparent".to_owned(), "new-parent".to_owned()),
+            ("baggage".to_owned(), "k=v".to_owned()),
+        ]);
+        let new = with_trace(old, &trace);
+        let pairs: Vec<(&str, &[u8])> = new
+            .iter()
+            .map(|h| (h.key, h.value.unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("a", &b"1"[..]),
+                ("b", b"2"),
+                ("traceparent", b"new-parent"),
+                ("baggage", b"k=v")
+            ]
+        );
+        let same = with_trace(
+            OwnedHeaders::new().insert(Header {
+                key: "a",
+                value: Some("1"),
+            }),
+            &None,
+        );
+        assert_eq!(same.count(), 1);
     }
 }

@@ -9,6 +9,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode as C;
 
 use super::codes::{lost_generation, retriable};
+use super::policy::Backoff;
 use super::rebalance::Client;
 use super::rt::task_failed;
 use crate::error::{Error, ErrorKind, Result};
@@ -29,31 +30,26 @@ pub(crate) fn commit(client: &Client) -> Result<()> {
 /// and passed: the records stay uncommitted and are delivered again to the
 /// next owner (at least once: duplicates possible, nothing lost).
 pub(crate) async fn commit_final(client: &Arc<Client>, patience: Duration) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + patience;
-    loop {
+    let code = |e: &Error| match e.kind() {
+        ErrorKind::Kafka(k) => k.rdkafka_error_code(),
+        _ => None,
+    };
+    let attempt = || async {
         // A synchronous commit waits for the coordinator: off the workers.
         let c = client.clone();
-        let e = match tokio::task::spawn_blocking(move || commit(&c)).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e,
-            Err(join) => return Err(task_failed("commit", &join)),
-        };
-        let code = match e.kind() {
-            ErrorKind::Kafka(k) => k.rdkafka_error_code(),
-            _ => None,
-        };
-        match code {
-            Some(c) if lost_generation(c) => {
+        match tokio::task::spawn_blocking(move || commit(&c)).await {
+            Ok(Err(e)) if code(&e).is_some_and(lost_generation) => {
                 tracing::warn!(error = %e, "final commit refused: the partitions moved on");
-                return Ok(());
+                Ok(())
             }
-            Some(c) if retriable(c) && tokio::time::Instant::now() < deadline => {
-                tracing::warn!(error = %e, "final commit delayed; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            _ => return Err(e),
+            Ok(done) => done,
+            Err(join) => Err(task_failed("commit", &join)),
         }
-    }
+    };
+    let deadline = tokio::time::Instant::now() + patience;
+    Backoff::fixed(Duration::from_millis(200))
+        .retry_until(deadline, attempt, |e| code(e).is_some_and(retriable))
+        .await
 }
 
 /// Passes a consumer error librdkafka recovers from by itself (logged),

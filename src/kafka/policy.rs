@@ -124,6 +124,32 @@ impl Backoff {
             .powi(i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX));
         self.initial.mul_f64(factor.min(1e9)).min(self.max)
     }
+
+    /// Runs `attempt` until it succeeds, fails with an error `retriable`
+    /// refuses, or `deadline` passed, waiting this back-off between tries
+    /// (never past the deadline): the one retry loop of the Kafka layer.
+    pub(crate) async fn retry_until<T, Fut>(
+        &self,
+        deadline: tokio::time::Instant,
+        mut attempt: impl FnMut() -> Fut,
+        retriable: impl Fn(&crate::Error) -> bool,
+    ) -> crate::Result<T>
+    where
+        Fut: std::future::Future<Output = crate::Result<T>>,
+    {
+        let mut failures = 0;
+        loop {
+            match attempt().await {
+                Err(e) if retriable(&e) && tokio::time::Instant::now() < deadline => {
+                    failures += 1;
+                    tracing::warn!(error = %e, failures, "retrying");
+                    let wait = deadline.min(tokio::time::Instant::now() + self.delay(failures));
+                    tokio::time::sleep_until(wait).await;
+                }
+                done => return done,
+            }
+        }
+    }
 }
 
 impl Default for Backoff {

@@ -20,6 +20,7 @@ use rdkafka::{ClientConfig, TopicPartitionList};
 use serde::Serialize;
 
 use super::outbox::Outbox;
+use super::policy::Backoff;
 use super::producer::{delivered, Delivery, Producer};
 use super::rt::blocking;
 use super::telemetry::Sampling;
@@ -27,6 +28,16 @@ use crate::codec::KafkaCodec;
 use crate::error::TransactionAction;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::{KafkaMessage, ToKey};
+
+/// Whether `e` is librdkafka's `State` error: the call is not valid in the
+/// transaction's state.
+fn wrong_state(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Transaction { source, .. }
+            if source.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::State)
+    )
+}
 
 /// An error from a transaction step, classified. librdkafka's transaction
 /// calls flag their errors; a record that failed to deliver inside a
@@ -218,29 +229,43 @@ impl TransactionalProducer {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
-        loop {
+        let attempt = || async {
             let e = match self.end(false).await {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
-            let nothing_open = matches!(
-                e.kind(),
-                ErrorKind::Transaction { source, .. }
-                    if source.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::State)
-                        && e.to_string().contains("state Ready")
-            );
-            if nothing_open {
-                return Ok(());
+            if wrong_state(&e) && self.nothing_open().await {
+                Ok(())
+            } else {
+                Err(e)
             }
-            if tokio::time::Instant::now() >= deadline
-                || e.transaction_action() == Some(TransactionAction::Fatal)
-            {
-                self.dropped_open.store(true, Ordering::SeqCst);
-                return Err(e);
-            }
-            tracing::debug!(error = %e, "aborting a dropped transaction: waiting for its last call");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let done = Backoff::fixed(Duration::from_millis(50))
+            .retry_until(deadline, attempt, |e| {
+                e.transaction_action() != Some(TransactionAction::Fatal)
+            })
+            .await;
+        if done.is_err() {
+            self.dropped_open.store(true, Ordering::SeqCst);
         }
+        done
+    }
+
+    /// Whether no transaction is open, after an abort refused for the
+    /// transaction's state: librdkafka says `State` both when nothing is
+    /// open and while a call it was in the middle of still runs, and only
+    /// its message text names the state. A transaction begins only when
+    /// none is open, so one is begun and aborted at once: locally, as no
+    /// partition joined it (librdkafka sends no `EndTxn` then).
+    async fn nothing_open(&self) -> bool {
+        let client = self.inner();
+        let timeout = self.timeout;
+        blocking(move || {
+            client.begin_transaction()?;
+            client.abort_transaction(timeout)
+        })
+        .await
+        .is_ok()
     }
 
     /// The underlying rdkafka producer.
@@ -263,31 +288,28 @@ impl TransactionalProducer {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
-        loop {
+        let attempt = || {
             let client = self.inner();
             let timeout = deadline
                 .saturating_duration_since(tokio::time::Instant::now())
                 .max(Duration::from_millis(1));
-            let done = blocking(move || {
-                if commit {
-                    client.commit_transaction(timeout)
-                } else {
-                    client.abort_transaction(timeout)
-                }
+            async move {
+                blocking(move || {
+                    if commit {
+                        client.commit_transaction(timeout)
+                    } else {
+                        client.abort_transaction(timeout)
+                    }
+                })
+                .await
+                .map_err(classify)
+            }
+        };
+        Backoff::fixed(Duration::from_millis(100))
+            .retry_until(deadline, attempt, |e| {
+                e.transaction_action() == Some(TransactionAction::Retry)
             })
             .await
-            .map_err(classify);
-            match done {
-                Err(e)
-                    if e.transaction_action() == Some(TransactionAction::Retry)
-                        && tokio::time::Instant::now() < deadline =>
-                {
-                    tracing::warn!(error = %e, commit, "ending the transaction: retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                done => return done,
-            }
-        }
     }
 }
 

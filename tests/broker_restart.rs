@@ -44,9 +44,16 @@ async fn acknowledged_messages_survive_a_broker_restart() {
     let topic = kafka::fresh("restart");
     kafka::create_topic(&broker, &topic, 4).await;
     // Tansu 0.6 keeps no idempotent-producer state across a restart and
-    // refuses the old producer id afterwards ("unknown broker error"): the
-    // producer starts a new producer id and sends the refused records again.
-    let producer = Arc::new(Producer::builder(&broker.servers).build().unwrap());
+    // refuses the old producer id afterwards with "unknown broker error"
+    // where Kafka says UNKNOWN_PRODUCER_ID: told so, the producer starts a
+    // new producer id and sends the refused records again (without it,
+    // thousands of sends are refused: the workaround's test).
+    let producer = Arc::new(
+        Producer::builder(&broker.servers)
+            .unknown_error_is_lost_state(true)
+            .build()
+            .unwrap(),
+    );
     let acked: Arc<Mutex<Vec<u32>>> = Arc::default();
     let failed: Arc<Mutex<Vec<(u32, String)>>> = Arc::default();
 

@@ -59,11 +59,9 @@ pub(crate) fn generation_over(code: C) -> bool {
 pub(crate) fn idempotence_lost(code: C) -> bool {
     matches!(
         code,
-        C::Unknown
-            | C::UnknownProducerId
+        C::UnknownProducerId
             | C::OutOfOrderSequenceNumber
             | C::InvalidProducerEpoch
             | C::InvalidProducerIdMapping
-            | C::Fatal
     )
 }

@@ -6,6 +6,7 @@ use super::handler::Handler;
 use super::record::Record;
 use super::report::Report;
 use super::shutdown::Shutdown;
+use super::workarounds;
 use crate::error::BoxError;
 use crate::message::KafkaMessage;
 
@@ -134,115 +135,7 @@ const LEAVE_WAIT: Duration = Duration::from_secs(30);
 /// The `members` leave the group: each consumer is closed on a thread of
 /// its own, all at once, and waited for up to [`LEAVE_WAIT`].
 ///
-/// A consumer's close blocks its thread: librdkafka leaves the group, and
-/// the revoke's callback must unassign, a request to librdkafka's group
-/// thread with no timeout. On Tansu such a request was seen never to be
-/// answered as a group shut down; closed on a runtime's worker, that close
-/// stopped the worker and, with it, the runtime's timers. Off the runtime, a
-/// close that hangs costs a thread and a warning, and the run returns.
+/// Each on a thread of its own: see [`workarounds::leave_within`].
 async fn leave<M: Send + 'static>(members: Vec<M>) {
-    leave_within(members, LEAVE_WAIT).await;
-}
-
-/// [`leave`], waiting up to `wait`.
-async fn leave_within<M: Send + 'static>(members: Vec<M>, wait: Duration) {
-    let count = members.len();
-    let mut left = Vec::with_capacity(count);
-    for member in members {
-        let (done, gone) = tokio::sync::oneshot::channel::<()>();
-        let closing = std::thread::Builder::new()
-            .name("kafka-codec-leave".into())
-            .spawn(move || {
-                drop(member);
-                let _ = done.send(());
-            });
-        match closing {
-            Ok(_) => left.push(gone),
-            // The member was dropped with the closure: closed here.
-            Err(e) => tracing::warn!(
-                target: "kafka_codec",
-                error = %e,
-                "no thread to close a group member on; it was closed on the runtime's"
-            ),
-        }
-    }
-    let waited = tokio::time::timeout(wait, futures::future::join_all(left)).await;
-    if waited.is_err() {
-        tracing::warn!(
-            target: "kafka_codec",
-            members = count,
-            "a group member did not leave within {wait:?}; its close goes on on its own thread"
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{mpsc, Arc};
-    use std::time::{Duration, Instant};
-
-    use super::leave_within;
-
-    /// A member whose close (drop) takes `takes`, then counts itself closed.
-    struct Slow {
-        takes: Duration,
-        closed: Arc<AtomicUsize>,
-    }
-
-    impl Drop for Slow {
-        fn drop(&mut self) {
-            std::thread::sleep(self.takes);
-            self.closed.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    /// A member whose close blocks until released.
-    struct Stuck(mpsc::Receiver<()>);
-
-    impl Drop for Stuck {
-        fn drop(&mut self) {
-            let _ = self.0.recv();
-        }
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn members_leave_together_and_are_waited_for() {
-        let closed = Arc::new(AtomicUsize::new(0));
-        let members: Vec<Slow> = (0..3)
-            .map(|_| Slow {
-                takes: Duration::from_millis(300),
-                closed: closed.clone(),
-            })
-            .collect();
-        let started = Instant::now();
-        leave_within(members, Duration::from_secs(10)).await;
-        assert_eq!(closed.load(Ordering::SeqCst), 3, "every close awaited");
-        // Together, not one after the other (3 × 300 ms).
-        assert!(
-            started.elapsed() < Duration::from_millis(850),
-            "{:?}",
-            started.elapsed()
-        );
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_close_that_hangs_does_not_hold_the_runtime() {
-        let (release, stuck) = mpsc::channel::<()>();
-        // Released after 5 s, so that a close run in place fails the test
-        // instead of hanging it.
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(5));
-            drop(release);
-        });
-        let started = Instant::now();
-        leave_within(vec![Stuck(stuck)], Duration::from_millis(200)).await;
-        let waited = started.elapsed();
-        // The runtime's timers still run.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        assert!(
-            waited >= Duration::from_millis(200) && waited < Duration::from_secs(2),
-            "{waited:?}"
-        );
-    }
+    workarounds::leave_within(members, LEAVE_WAIT).await;
 }

@@ -116,6 +116,7 @@ mod telemetry;
 pub mod testing;
 mod tracker;
 mod transaction;
+mod workarounds;
 
 pub use crate::error::TransactionAction;
 pub use batch::{Batch, BatchFailure};

@@ -1,4 +1,4 @@
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -155,6 +155,8 @@ struct Shared {
     idempotent: bool,
     queue_timeout: Duration,
     resends: u32,
+    /// `UNKNOWN_SERVER_ERROR` counts as lost idempotence state (Tansu 0.6).
+    unknown_is_lost: AtomicBool,
     resets: AtomicU64,
     pool: Mutex<Vec<Vec<u8>>>,
     sampler: Sampler,
@@ -178,6 +180,7 @@ pub struct ProducerBuilder {
     resends: u32,
     sampling: Sampling,
     context: UserContext,
+    unknown_is_lost: bool,
 }
 
 impl ProducerBuilder {
@@ -204,6 +207,17 @@ impl ProducerBuilder {
         self
     }
 
+    /// Takes the broker's `UNKNOWN_SERVER_ERROR` as lost idempotence state
+    /// too (default: no): for Tansu 0.6, which answers so where Kafka
+    /// answers `UNKNOWN_PRODUCER_ID` after a restart. Elsewhere an unknown
+    /// error is a broker failing, and sending again on a new producer id
+    /// could write a record twice.
+    #[must_use]
+    pub fn unknown_error_is_lost_state(mut self, yes: bool) -> Self {
+        self.unknown_is_lost = yes;
+        self
+    }
+
     /// Which sends run in a `send` span (default: all): one in `N`, and
     /// with feature `otel` every send whose current span is a sampled
     /// OpenTelemetry span (in place of the count's next choice); the others
@@ -226,13 +240,18 @@ impl ProducerBuilder {
 
     /// Creates the producer.
     pub fn build(self) -> Result<Producer> {
-        Producer::create(
+        let producer = Producer::create(
             self.config,
             self.context,
             self.queue_timeout,
             self.resends,
             self.sampling,
-        )
+        )?;
+        producer
+            .shared
+            .unknown_is_lost
+            .store(self.unknown_is_lost, Ordering::Relaxed);
+        Ok(producer)
     }
 }
 
@@ -251,6 +270,7 @@ impl Producer {
             resends: 3,
             sampling: Sampling::ALL,
             context: UserContext::default(),
+            unknown_is_lost: false,
         }
     }
 
@@ -282,6 +302,7 @@ impl Producer {
                 idempotent,
                 queue_timeout,
                 resends,
+                unknown_is_lost: AtomicBool::new(false),
                 resets: AtomicU64::new(0),
                 pool: Mutex::new(Vec::new()),
                 sampler: Sampler::new(sampling),
@@ -460,17 +481,29 @@ impl Producer {
 
     /// Whether `e`, from `client`, says the broker no longer knows this
     /// producer's idempotence state, so every later record of it would be
-    /// refused too: the broker's refusal itself, or what librdkafka does with
-    /// the records behind it once it declared the producer fatally failed
-    /// (purged from its queue, refused to queue).
+    /// refused too: the broker's refusal itself, or, once librdkafka
+    /// declared the producer fatally failed for that reason, what it does
+    /// with the records behind it (fails them as fatal, purges them from its
+    /// queue). A producer failed for any other reason, or a broker that
+    /// merely fails, is not replaced: its error goes to the caller.
     fn session_lost(&self, e: &Error, client: &FutureProducer<UserContext>) -> bool {
         use RDKafkaErrorCode as C;
         let ErrorKind::Kafka(KafkaError::MessageProduction(code)) = e.kind() else {
             return false;
         };
+        let unknown_is_lost = self.shared.unknown_is_lost.load(Ordering::Relaxed);
+        let lost = |code: C| {
+            super::codes::idempotence_lost(code)
+                || super::workarounds::unknown_error_is_lost_state(code, unknown_is_lost)
+        };
+        let fatally_lost = || {
+            client
+                .client()
+                .fatal_error()
+                .is_some_and(|(cause, _)| lost(cause))
+        };
         self.shared.idempotent
-            && (super::codes::idempotence_lost(*code)
-                || (*code == C::PurgeQueue && client.client().fatal_error().is_some()))
+            && (lost(*code) || (matches!(code, C::Fatal | C::PurgeQueue) && fatally_lost()))
     }
 
     /// Replaces `failed` with a new librdkafka producer (a new producer id),

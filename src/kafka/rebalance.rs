@@ -164,33 +164,15 @@ impl ClientContext for CodecContext {
 }
 
 impl ConsumerContext for CodecContext {
-    /// rdkafka's own, but for the protocol, known from the configuration:
-    /// rdkafka asks librdkafka with `rd_kafka_rebalance_protocol`, a request
-    /// to the group's thread without a timeout, which never returns when the
-    /// revoke comes from a consumer being closed as the group shuts down (a
-    /// consumer's drop then hangs forever, seen on Tansu).
+    /// rdkafka's own, but for the protocol: see
+    /// [`workarounds::rebalance`](super::workarounds::rebalance).
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,
         err: rdkafka::types::RDKafkaRespErr,
         tpl: &mut rdkafka::TopicPartitionList,
     ) {
-        use rdkafka::types::RDKafkaRespErr as E;
-        let rebalance = match err {
-            E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(tpl),
-            E::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(tpl),
-            _ => Rebalance::Error(KafkaError::Rebalance(err.into())),
-        };
-        self.pre_rebalance(consumer, &rebalance);
-        let done = match (err, self.cooperative) {
-            (E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, false) => consumer.assign(tpl),
-            (E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, true) => consumer.incremental_assign(tpl),
-            (E::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, true) => consumer.incremental_unassign(tpl),
-            _ => consumer.unassign(),
-        };
-        if let Err(e) = done {
-            tracing::warn!(error = %e, "applying a rebalance failed");
-        }
+        super::workarounds::rebalance(self, consumer, err, tpl, self.cooperative);
     }
 
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

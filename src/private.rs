@@ -8,14 +8,14 @@ pub use ::typetag;
 pub use crate::inherit::{
     contains, fill_slot, required, FieldSeed, Flatten, Views, ViewsAny, ViewsFlatten,
 };
-pub use crate::poly::{
-    check, decode, encode, encode_tagged, BuiltinCodecs, Downcast, Entry, Polymorphic, Registry,
-    Upcast,
-};
+pub use crate::poly::generated::{check, decode, encode, encode_tagged, Entry};
+pub use crate::poly::{BuiltinCodecs, Downcast, Polymorphic, Registry, Upcast};
 
 /// What generated upcast chains call.
 pub mod version {
-    pub use crate::version::{from_tree, no_step, tree_step, typed_step, Evolution, Old};
+    pub use crate::message::version::generated::{
+        from_tree, no_step, tree_step, typed_step, Evolution, Old,
+    };
     pub use serde_json::Value;
 }
 

@@ -164,8 +164,8 @@ impl ClientContext for CodecContext {
 }
 
 impl ConsumerContext for CodecContext {
-    /// rdkafka's own, but for the protocol: see
-    /// [`workarounds::rebalance`](super::workarounds::rebalance).
+    /// rdkafka's own, but for the rebalance protocol, taken from the
+    /// configuration (`src/kafka/workarounds.rs` says why).
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,

@@ -41,7 +41,7 @@ pub trait KafkaMessage: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// upcast chain. Generated with [`__EVOLUTION`](KafkaMessage::__EVOLUTION).
     #[doc(hidden)]
     fn __upcast<L: FastCodecs>(old: Old<'_, L>) -> Result<Self> {
-        Err(crate::version::no_step::<Self>(old.from()))
+        Err(version::generated::no_step::<Self>(old.from()))
     }
 
     /// The type name of this value. For trait objects, the concrete type's

@@ -64,7 +64,7 @@
 //! * `upcast(from = K, value = path)`: version `K` becomes `K + 1` by a
 //!   function over the JSON tree, `fn(serde_json::Value) -> Value`, or
 //!   `-> Result<Value, E>` with `E: Display` for a step that can fail (see
-//!   [`TreeStepOutput`]). Cheap to write for renames, defaults and moves.
+//!   `TreeStepOutput`). Cheap to write for renames, defaults and moves.
 //! * `upcast(from = K, typed = OldType)`: version `K` is read as `OldType`
 //!   (any `Deserialize` type) and becomes version `K + 1` with `TryFrom`
 //!   (`From` gives it), into the type of version `K + 1`: the next typed
@@ -133,10 +133,9 @@
 //! type moves on, and replay them in a test: see the crate's
 //! `tests/wire_samples.rs` for the workflow.
 
-use std::fmt::Display;
 use std::marker::PhantomData;
 
-use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserializer;
 
 use crate::codec::{FastPath, Hints, KafkaCodec, VersionHint};
@@ -144,27 +143,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fast::{BuiltinCodecs, FastCodecs};
 use crate::KafkaMessage;
 
-/// How a type evolves, as declared on its derive. Not public API: generated
-/// code sets it.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Evolution {
-    /// The oldest version the upcast chain starts from.
-    pub oldest: Option<u32>,
-    /// The payload field holding the version, for records without the header.
-    pub field: Option<&'static str>,
-    /// Whether version `current + 1` is read through a `forward` step.
-    pub forward: bool,
-}
-
-impl Evolution {
-    /// No steps, no field, no forward step.
-    pub const NONE: Evolution = Evolution {
-        oldest: None,
-        field: None,
-        forward: false,
-    };
-}
+pub(crate) mod generated;
+pub(crate) use generated::{from_tree, Evolution, Old};
 
 /// Where a record stands against its type's current version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,103 +272,6 @@ fn parse_header(text: &str, bytes: &[u8]) -> Result<u32> {
             bytes,
         )
     })
-}
-
-/// A record of an old version, on its way up the chain. Generated
-/// `__upcast` functions read it.
-#[doc(hidden)]
-#[allow(missing_debug_implementations)]
-pub struct Old<'a, L> {
-    fast: FastPath<'a>,
-    bytes: &'a [u8],
-    from: u32,
-    codecs: PhantomData<L>,
-}
-
-impl<L: FastCodecs> Old<'_, L> {
-    /// The record's version.
-    pub fn from(&self) -> u32 {
-        self.from
-    }
-
-    /// The record read as a `V`: the type of its version.
-    pub fn typed<T: KafkaMessage, V: DeserializeOwned>(&self) -> Result<V> {
-        match L::decode_as::<V>(self.fast.as_any(), self.bytes) {
-            Some(done) => done,
-            None => from_tree::<T, V>(self.from, self.tree::<T>()?),
-        }
-    }
-
-    /// The record read as a JSON tree.
-    pub fn tree<T: KafkaMessage>(&self) -> Result<serde_json::Value> {
-        match L::decode_as::<serde_json::Value>(self.fast.as_any(), self.bytes) {
-            Some(done) => done,
-            None => self.fast.decode_value(self.bytes),
-        }
-    }
-}
-
-/// What a JSON-tree step returns: the next version's tree, or
-/// `Result<Value, E>` with `E: Display` for a step that can fail.
-pub trait TreeStepOutput {
-    /// The tree, or why the step failed.
-    fn into_tree(self) -> std::result::Result<serde_json::Value, String>;
-}
-
-impl TreeStepOutput for serde_json::Value {
-    fn into_tree(self) -> std::result::Result<serde_json::Value, String> {
-        Ok(self)
-    }
-}
-
-impl<E: Display> TreeStepOutput for std::result::Result<serde_json::Value, E> {
-    fn into_tree(self) -> std::result::Result<serde_json::Value, String> {
-        self.map_err(|e| e.to_string())
-    }
-}
-
-/// The result of a JSON-tree step from version `from`.
-#[doc(hidden)]
-pub fn tree_step<T: KafkaMessage, O: TreeStepOutput>(
-    from: u32,
-    out: O,
-) -> Result<serde_json::Value> {
-    out.into_tree().map_err(|e| upcast_error::<T>(from, e))
-}
-
-/// A tree of version `version` read as `V`, the type of that version.
-#[doc(hidden)]
-pub fn from_tree<T: KafkaMessage, V: DeserializeOwned>(
-    version: u32,
-    tree: serde_json::Value,
-) -> Result<V> {
-    serde_json::from_value(tree).map_err(|e| {
-        upcast_error::<T>(
-            version,
-            format!(
-                "version {version} does not read as `{}`: {e}",
-                std::any::type_name::<V>()
-            ),
-        )
-    })
-}
-
-/// A typed step from version `from`: `A` becomes `B`.
-#[doc(hidden)]
-pub fn typed_step<T: KafkaMessage, A, B>(from: u32, a: A) -> Result<B>
-where
-    B: TryFrom<A>,
-    B::Error: Display,
-{
-    B::try_from(a).map_err(|e| upcast_error::<T>(from, e.to_string()))
-}
-
-/// The error for a step that cannot run (a bug in generated code if ever
-/// seen: versions are checked before the chain runs).
-#[doc(hidden)]
-#[cold]
-pub fn no_step<T: KafkaMessage>(from: u32) -> Error {
-    upcast_error::<T>(from, format!("no upcast step reads version {from}"))
 }
 
 #[cold]

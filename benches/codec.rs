@@ -14,16 +14,32 @@
 //! At the end the run prints a table of ratios, framework throughput over
 //! baseline throughput (= baseline time / framework time), two ways:
 //!
-//! * **criterion**: from the mean point estimates criterion wrote to
-//!   `<criterion home>/<group>/<function>/<payload>/new/estimates.json`;
+//! * **criterion**: the ratio of the mean times of criterion's samples (the
+//!   figure criterion reports as its mean point estimate);
 //! * **paired**: measured once more right after criterion, alternating short
 //!   batches of the two routines and taking the median of the per-batch
 //!   ratios. Both routines see the same machine load, which criterion's
 //!   back-to-back runs seconds apart do not on a shared machine; the verdict
 //!   against the target uses this one.
 //!
-//! The same table is written as `ratios.csv` into the criterion home.
-//! `BENCHMARKS.md` holds the results of a run and what they mean.
+//! The same table is written as `ratios.csv` into the criterion home, where
+//! `scripts/bench-chart.py --from-criterion` reads it. `BENCHMARKS.md` holds
+//! the results of a run and what they mean.
+//!
+//! How the bench gets criterion's means, and why this way: criterion 0.5
+//! has no public API for its results (its `Report` trait is private), and
+//! the files it writes (`<group>/<function>/<payload>/new/estimates.json`)
+//! are, in its own words, private implementation details whose structure
+//! may change without warning; this bench used to read them. The stable,
+//! machine-readable alternatives need something a plain `cargo bench` does
+//! not have: `cargo-criterion --message-format=json` (a separate tool to
+//! install) or the `raw.csv` of criterion's `csv_output` feature (being
+//! deprecated, and in the same private directory layout). So each routine
+//! is timed through `Bencher::iter_custom` (public API), with the same loop
+//! and clock as `Bencher::iter`, and the bench keeps the iteration count and
+//! time of every call criterion makes. Criterion's sample is the last of
+//! those calls (see [`criterion_sample`]), and the mean of their times per
+//! iteration is the mean criterion computes from the same numbers.
 
 use kafka_codec_sample as sample;
 
@@ -32,7 +48,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use criterion::measurement::WallTime;
@@ -165,7 +181,7 @@ impl<'a> Group<'a> {
     }
 
     /// Measures `routine` with criterion; `bytes` is the payload size it
-    /// reads or writes.
+    /// reads or writes. Keeps the mean of criterion's sample in [`MEANS`].
     fn bench<R>(
         &mut self,
         function: &str,
@@ -174,15 +190,30 @@ impl<'a> Group<'a> {
         routine: &mut impl FnMut() -> R,
     ) {
         self.inner.throughput(Throughput::Bytes(bytes as u64));
+        // Every call criterion makes, warm-up included: (iterations, time).
+        let mut calls: Vec<(u64, Duration)> = Vec::with_capacity(64);
         self.inner
             .bench_function(BenchmarkId::new(function, payload), |b| {
-                b.iter(&mut *routine);
+                // The loop and the clock of `Bencher::iter`, which this
+                // bench used before.
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        criterion::black_box(routine());
+                    }
+                    let elapsed = start.elapsed();
+                    calls.push((iters, elapsed));
+                    elapsed
+                });
             });
-        // Skipped by a filter, or only run once by `--test`: no estimate.
-        if estimate_path(self.name, function, payload).is_some_and(|p| mean_if_fresh(&p).is_some())
-        {
+        // Skipped by a filter, or only run once by `--test`: no sample.
+        if let Some(mean) = criterion_sample(&calls).map(mean_ns) {
             self.measured
                 .insert((function.to_owned(), payload.to_owned()));
+            MEANS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert((self.name, function.to_owned(), payload.to_owned()), mean);
         }
     }
 
@@ -213,6 +244,57 @@ impl<'a> Group<'a> {
 /// Paired ratios: (group, framework, baseline, payload) → ratio.
 static PAIRED: Mutex<PairedRatios> = Mutex::new(BTreeMap::new());
 type PairedRatios = BTreeMap<(&'static str, &'static str, &'static str, String), f64>;
+
+/// The mean of criterion's sample, ns per iteration: (group, function,
+/// payload) → mean, for every benchmark criterion measured in this run.
+static MEANS: Mutex<Means> = Mutex::new(BTreeMap::new());
+type Means = BTreeMap<(&'static str, String, String), f64>;
+
+/// Criterion's sample among the calls it made to a routine, in order.
+///
+/// Criterion 0.5 warms up with 1, 2, 4, … iterations, then makes one call
+/// per sample, at least 10: d, 2d, 3d, … iterations (linear sampling, which
+/// it picks for every routine here: they take microseconds) or n × d (flat,
+/// for routines of milliseconds). With `--quick` it doubles from 1 until the
+/// times settle and keeps the last two calls (d, 2d). `--test` makes one call,
+/// and a benchmark a filter leaves out none: no sample. The d, 2d, 3d, …
+/// calls cannot extend back into the warm-up (x, 2x, 4x is not linear), so
+/// the longest such run at the end is the sample exactly. A flat run of n
+/// calls at d may take in one warm-up call as well, if it too had d
+/// iterations: one sample more than criterion's, where flat sampling is
+/// chosen at all.
+fn criterion_sample(calls: &[(u64, Duration)]) -> Option<&[(u64, Duration)]> {
+    const MIN_SAMPLES: usize = 10;
+    let doubling = |c: &[(u64, Duration)]| {
+        c.iter()
+            .enumerate()
+            .all(|(i, &(n, _))| u32::try_from(i).ok().and_then(|i| 1u64.checked_shl(i)) == Some(n))
+    };
+    if calls.len() >= 2 && doubling(calls) {
+        return Some(&calls[calls.len() - 2..]);
+    }
+    let linear = |c: &[(u64, Duration)]| {
+        let d = c[0].0;
+        c.iter()
+            .zip(1u64..)
+            .all(|(&(n, _), k)| d.checked_mul(k) == Some(n))
+    };
+    let flat = |c: &[(u64, Duration)]| c.iter().all(|&(n, _)| n == c[0].0);
+    (0..calls.len().saturating_sub(MIN_SAMPLES - 1))
+        .map(|start| &calls[start..])
+        .find(|tail| linear(tail) || flat(tail))
+}
+
+/// Criterion's mean: the mean over the sample of each call's time per
+/// iteration, in nanoseconds, computed as criterion computes it.
+#[allow(clippy::cast_precision_loss)] // as criterion's own conversion
+fn mean_ns(sample: &[(u64, Duration)]) -> f64 {
+    let sum = sample
+        .iter()
+        .map(|&(iters, time)| time.as_nanos() as f64 / iters as f64)
+        .fold(0.0, |a, b| a + b);
+    sum / sample.len() as f64
+}
 
 /// baseline time / framework time, as the median over alternating batches.
 fn paired_ratio<RA, RB>(fw: &mut impl FnMut() -> RA, base: &mut impl FnMut() -> RB) -> f64 {
@@ -1081,10 +1163,8 @@ const PAIRS: &[Pair] = &[
     pair("evolution/decode", "three_steps", "unversioned", None),
 ];
 
-/// When this run started; estimates older than this are from earlier runs.
-static START: OnceLock<SystemTime> = OnceLock::new();
-
-/// Where criterion writes its results, found the way criterion finds it.
+/// Where criterion writes its results, found the way criterion finds it:
+/// the bench writes its `ratios.csv` beside them.
 fn criterion_home() -> PathBuf {
     if let Some(home) = std::env::var_os("CRITERION_HOME") {
         return home.into();
@@ -1097,35 +1177,6 @@ fn criterion_home() -> PathBuf {
         .ok()
         .and_then(|exe| exe.ancestors().nth(3).map(|t| t.join("criterion")))
         .unwrap_or_else(|| PathBuf::from("target/criterion"))
-}
-
-/// Criterion's directory name for one part of a benchmark id.
-fn dir_name(part: &str) -> String {
-    part.replace(['?', '"', '/', '\\', '*', '<', '>', ':', '|', '^'], "_")
-}
-
-fn estimate_path(group: &str, function: &str, payload: &str) -> Option<PathBuf> {
-    let path = criterion_home()
-        .join(dir_name(group))
-        .join(dir_name(function))
-        .join(dir_name(payload))
-        .join("new")
-        .join("estimates.json");
-    // Criterion shortens longer names; ours are all short.
-    [group, function, payload]
-        .iter()
-        .all(|p| p.len() <= 64)
-        .then_some(path)
-}
-
-/// The mean point estimate in `path`, in nanoseconds, if written in this run.
-fn mean_if_fresh(path: &PathBuf) -> Option<f64> {
-    let start = *START.get()?;
-    if std::fs::metadata(path).ok()?.modified().ok()? < start {
-        return None;
-    }
-    let estimates: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    estimates.pointer("/mean/point_estimate")?.as_f64()
 }
 
 fn fmt_time(ns: f64) -> String {
@@ -1155,14 +1206,20 @@ fn report_ratios() {
     let paired = PAIRED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let means = MEANS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut csv = String::from(
         "group,framework,baseline,payload,framework_ns,baseline_ns,ratio_criterion,ratio_paired,target\n",
     );
     let mut table = String::new();
     for pair in PAIRS {
         for &payload in PAYLOAD_ORDER {
-            let mean =
-                |f: &str| estimate_path(pair.group, f, payload).and_then(|p| mean_if_fresh(&p));
+            let mean = |f: &str| {
+                means
+                    .get(&(pair.group, f.to_owned(), payload.to_owned()))
+                    .copied()
+            };
             let (Some(fw), Some(base)) = (mean(pair.framework), mean(pair.baseline)) else {
                 continue;
             };
@@ -1225,8 +1282,6 @@ fn report_ratios() {
 }
 
 fn main() {
-    // File times may be coarser than the clock: step back a little.
-    START.get_or_init(|| SystemTime::now() - Duration::from_secs(1));
     benches();
     Criterion::default().configure_from_args().final_summary();
     report_ratios();

@@ -7,7 +7,7 @@
 The CSV has one row per bar, in chart order:
 
     label       the bar's label
-    bench       `codec` (benches/codec.rs, criterion) or `e2e` (benches/e2e.rs)
+    bench       `codec` (benches/codec.rs, criterion) or `e2e` (benches/e2e/main.rs)
     group       codec: the criterion group (`json/decode`); e2e: the side (`producer`, `consumer`)
     framework   what the crate runs (codec: the criterion function; e2e: `send_to`, `next`)
     baseline    the raw baseline it is divided by
@@ -15,8 +15,8 @@ The CSV has one row per bar, in chart order:
     broker      e2e only: the broker name as the bench prints it (`embedded`, `tansu`)
     ratio       framework throughput / baseline throughput; above 1 the crate is faster
     ratio_kind  `paired` (codec: median of interleaved batches, the one checked against the
-                target), `criterion` (codec: ratio of criterion's mean estimates), or
-                `e2e best round` (e2e: best round's msgs/s, typed over raw)
+                target), `criterion` (codec: ratio of criterion's mean estimates, the means of
+                its samples), or `e2e best round` (e2e: best round's msgs/s, typed over raw)
     target      the ratio the crate promises, empty if the bar is context only
     run         which run the figure is from
     command     the command that runs that bench
@@ -27,10 +27,12 @@ Rebuilding the CSV from a bench run (then the chart is redrawn from it):
     python3 scripts/bench-chart.py --from-criterion [CRITERION_HOME]
 
 reads `<criterion home>/ratios.csv`, which the codec bench writes at the end of
-a run (paired ratios), and, for a pair that file lacks, criterion's own
-`<group>/<function>/<payload>/new/estimates.json` (ratio of the mean point
-estimates, marked `criterion`). The criterion home defaults to
-$CRITERION_HOME, else $CARGO_TARGET_DIR/criterion, else target/criterion.
+a run: the paired ratio of each pair it measured, else (no paired figure) the
+ratio of criterion's means, marked `criterion`. The bench computes those means
+itself from the samples it timed for criterion, so nothing here reads
+criterion's own files (their layout is private to criterion). The criterion
+home defaults to $CRITERION_HOME, else $CARGO_TARGET_DIR/criterion, else
+target/criterion.
 
     E2E_BROKER_NAME=tansu cargo bench --bench e2e --all-features | tee /tmp/e2e.out
     python3 scripts/bench-chart.py --from-e2e /tmp/e2e.out
@@ -47,7 +49,6 @@ import csv
 import datetime
 import difflib
 import io
-import json
 import os
 import re
 import sys
@@ -205,11 +206,6 @@ def render(rows, csv_name):
 # Reading a codec run (criterion home)
 
 
-def dir_name(part):
-    """Criterion's directory name for one part of a benchmark id (as benches/codec.rs)."""
-    return re.sub(r'[?"/\\*<>:|^]', "_", part)
-
-
 def criterion_home(arg):
     if arg:
         return Path(arg)
@@ -218,30 +214,6 @@ def criterion_home(arg):
     if os.environ.get("CARGO_TARGET_DIR"):
         return Path(os.environ["CARGO_TARGET_DIR"]) / "criterion"
     return ROOT / "target" / "criterion"
-
-
-def read_estimates(home):
-    """Mean point estimate (ns) and file time of every benchmark under `home`,
-    keyed by the directory names of (group, function, payload)."""
-    means = {}
-    for est in sorted(home.glob("**/new/estimates.json")):
-        parts = est.relative_to(home).parts[:-2]
-        bench = est.with_name("benchmark.json")
-        try:
-            meta = json.loads(bench.read_text(encoding="utf-8"))
-            ids = (meta["group_id"], meta["function_id"], meta["value_str"])
-            key = tuple(dir_name(p or "") for p in ids)
-        except (OSError, ValueError, KeyError, TypeError):
-            if len(parts) != 3:
-                continue
-            key = parts
-        try:
-            mean = json.loads(est.read_text(encoding="utf-8"))["mean"]["point_estimate"]
-        except (OSError, ValueError, KeyError, TypeError):
-            print(f"warning: unreadable {est}", file=sys.stderr)
-            continue
-        means[key] = (float(mean), est.stat().st_mtime)
-    return means
 
 
 def read_ratios_csv(path):
@@ -261,32 +233,22 @@ def day(mtime):
 
 
 def from_criterion(rows, home, run):
-    if not home.is_dir():
-        raise Fail(f"no criterion output in {home} (run: cargo bench --bench codec --all-features)")
     ratios_csv = home / "ratios.csv"
-    ratios = read_ratios_csv(ratios_csv) if ratios_csv.is_file() else {}
-    if not ratios:
-        print(f"warning: no {ratios_csv}: using criterion's estimates, not paired ratios",
-              file=sys.stderr)
-    means = read_estimates(home)
+    if not ratios_csv.is_file():
+        raise Fail(f"no {ratios_csv} (run: cargo bench --bench codec --all-features)")
+    ratios = read_ratios_csv(ratios_csv)
+    when = day(ratios_csv.stat().st_mtime)
     updated = 0
     for row in rows:
         if row["bench"] != "codec":
             continue
         key = (row["group"], row["framework"], row["baseline"], row["payload"])
-        if key in ratios:
-            ratio, kind = ratios[key]
-            when = day(ratios_csv.stat().st_mtime)
-        else:
-            fw = means.get(tuple(map(dir_name, (row["group"], row["framework"], row["payload"]))))
-            base = means.get(tuple(map(dir_name, (row["group"], row["baseline"], row["payload"]))))
-            if not (fw and base and fw[0] > 0):
-                print(f"warning: not measured, kept from {row['run']}: {row['label']}", file=sys.stderr)
-                continue
-            ratio, kind = f"{base[0] / fw[0]:.4f}", "criterion"
-            when = day(max(fw[1], base[1]))
-            print(f"warning: criterion ratio (estimates.json; may predate the last run), "
-                  f"not paired: {row['label']}", file=sys.stderr)
+        if key not in ratios:
+            print(f"warning: not measured, kept from {row['run']}: {row['label']}", file=sys.stderr)
+            continue
+        ratio, kind = ratios[key]
+        if kind == "criterion":
+            print(f"warning: criterion ratio, not paired: {row['label']}", file=sys.stderr)
         row.update(ratio=ratio, ratio_kind=kind, run=run or f"bench run {when}")
         updated += 1
     return updated

@@ -671,7 +671,7 @@ pub(crate) fn default_topic<T: KafkaMessage>() -> Result<&'static str> {
 ///
 /// Laid out in 32 bytes, with sentinels in place of `Option`s: it is held
 /// across the queueing await, so every byte here is a byte of each send's
-/// future (see BENCHMARKS: a future over glibc's small-request limit made
+/// future (see docs/bench-history.md: a future over glibc's small-request limit made
 /// the allocator consolidate at each send).
 #[derive(Debug)]
 pub(crate) struct Encoded {
@@ -858,7 +858,7 @@ pub(crate) async fn delivered(future: DeliveryFuture) -> Result<Delivery> {
 
 #[cfg(test)]
 mod size_tests {
-    /// A send's future does not grow (see BENCHMARKS: a 944-byte future
+    /// A send's future does not grow (see docs/bench-history.md: a 944-byte future
     /// made every `FuturesUnordered::push` consolidate the allocator).
     #[tokio::test(flavor = "current_thread")]
     async fn a_send_future_is_small() {

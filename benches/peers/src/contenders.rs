@@ -26,7 +26,7 @@ use ruststream_rdkafka::{KafkaPublisher, PARTITION_KEY_HEADER};
 use crate::records::{self, AnyEntity, Tally};
 use kafka_codec_sample::Entity;
 
-/// Sends awaiting their delivery report at a time (as in benches/e2e.rs).
+/// Sends awaiting their delivery report at a time (as in the e2e bench, benches/e2e/).
 const IN_FLIGHT: usize = 1000;
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
 

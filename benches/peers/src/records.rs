@@ -1,4 +1,4 @@
-//! The records every contender carries: the sample hierarchy of e2e.rs, in
+//! The records every contender carries: the sample hierarchy of the e2e bench, in
 //! the two shapes a Rust user can send it.
 //!
 //! kafka-codec sends `Box<dyn Entity>` (a trait object, polymorphic through
@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use sample::{Customer, Employee, Entity, Order, Person};
 
-/// The seed of benches/e2e.rs.
+/// The seed of the e2e bench (benches/e2e/setup.rs).
 const SEED: u64 = 0x0065_3265;
 
 /// What the trait-object-less contenders send: the sample's own structs,

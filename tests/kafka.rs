@@ -893,14 +893,16 @@ async fn a_groups_health_shows_its_assignment_liveness_and_lag() {
         .topics(&[&topic])
         .health(&health);
     let shutdown = Shutdown::new();
-    let seen = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    // At least once: a rebalance as the second member joins may hand a
+    // partition's records to it again; each is seen at least once.
+    let seen: Arc<Mutex<HashSet<u32>>> = Arc::default();
     let counter = seen.clone();
-    let run = Group::new(builder, 2).run(shutdown.clone(), move |_r: Record<kafka::Numbered>| {
-        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let run = Group::new(builder, 2).run(shutdown.clone(), move |r: Record<kafka::Numbered>| {
+        counter.lock().unwrap().insert(r.value().seq);
         async { Ok::<_, kafka_codec::BoxError>(()) }
     });
     let check = async {
-        while seen.load(std::sync::atomic::Ordering::SeqCst) < N {
+        while seen.lock().unwrap().len() < N as usize {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // Commits and positions settle as the members go back to waiting.
@@ -913,7 +915,8 @@ async fn a_groups_health_shows_its_assignment_liveness_and_lag() {
     };
     let (report, (assigned, live, lag)) =
         kafka::within(&broker, futures::future::join(run, check)).await;
-    assert_eq!(report.into_result().unwrap().handled(), u64::from(N));
+    let handled = report.into_result().unwrap().handled();
+    assert!(handled >= u64::from(N), "{handled} handled");
     let partitions: Vec<i32> = assigned.iter().map(|tp| tp.partition).collect();
     assert_eq!(
         partitions,

@@ -358,13 +358,8 @@ impl ConsumerBuilder {
         let dead_letters = if dead_letters && transactional {
             Some(DeadLetters::deferred(self.dead_letter_limit))
         } else if dead_letters {
-            let producer = Producer::create(
-                producer_config(&self.config),
-                self.context.clone(),
-                Duration::from_secs(30),
-                3,
-                Sampling::ALL,
-            )?;
+            let producer =
+                Producer::with_context(producer_config(&self.config), self.context.clone())?;
             Some(DeadLetters::new(producer, self.dead_letter_limit))
         } else {
             None

@@ -276,13 +276,12 @@ impl Producer {
 
     /// A producer from a full rdkafka configuration.
     pub fn new(config: &ClientConfig) -> Result<Self> {
-        Self::create(
-            config.clone(),
-            UserContext::default(),
-            Duration::from_secs(30),
-            3,
-            Sampling::ALL,
-        )
+        Self::with_context(config.clone(), UserContext::default())
+    }
+
+    /// [`new`](Self::new) with a user's client context.
+    pub(crate) fn with_context(config: ClientConfig, context: UserContext) -> Result<Self> {
+        Self::create(config, context, Duration::from_secs(30), 3, Sampling::ALL)
     }
 
     pub(crate) fn create(
